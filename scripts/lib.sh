@@ -1,0 +1,101 @@
+# Shared helpers for the project's scripts. Source it: `. "$(dirname "$0")/../scripts/lib.sh"`.
+# Every helper is idempotent: it installs what is missing and caches heavy tools by
+# version in $DP_CACHE, outside the clone, so warm runs skip them.
+# shellcheck shell=bash
+
+DP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DP_CACHE="${DATAPRESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/datapress}"
+DP_BUILD="$DP_ROOT/build"
+export DP_ROOT DP_CACHE DP_BUILD
+mkdir -p "$DP_CACHE" "$DP_BUILD"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# A suite that cannot run here says so loudly and exits 77; the test runner counts it
+# as skipped, never as passed.
+skip() { printf '\n\033[1;33mSKIPPED: %s\033[0m\n\n' "$*" >&2; exit 77; }
+
+workspace_version() { sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$DP_ROOT/Cargo.toml"; }
+k8s_version() { tr -d ' \n' < "$DP_ROOT/K8S_VERSION"; }
+git_revision() { git -C "$DP_ROOT" rev-parse HEAD 2>/dev/null || echo unknown; }
+
+# A TCP port free on 127.0.0.1 right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Wait until a URL answers 2xx: wait_http URL [seconds].
+wait_http() {
+  local url=$1 deadline=$((SECONDS + ${2:-30}))
+  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+    ((SECONDS < deadline)) || { warn "timed out waiting for $url"; return 1; }
+    sleep 0.2
+  done
+}
+
+# Install Debian packages that are missing (apt-get update at most once per hour).
+ensure_apt() {
+  local missing=() p
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  log "installing Debian packages: ${missing[*]}"
+  local stamp=/var/lib/apt/periodic/datapress-update-stamp
+  if [[ ! -f $stamp ]] || (($(date +%s) - $(stat -c %Y "$stamp") > 3600)); then
+    apt-get update -qq && mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The Docker engine from Debian, started in the background when not running.
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  command -v dockerd >/dev/null 2>&1 || ensure_apt docker.io
+  if ! pgrep -x dockerd >/dev/null; then
+    log "starting the Docker engine"
+    mkdir -p /var/log
+    nohup dockerd >/var/log/datapress-dockerd.log 2>&1 &
+  fi
+  local deadline=$((SECONDS + 60))
+  until docker info >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || die "the Docker engine did not start (see /var/log/datapress-dockerd.log)"
+    sleep 1
+  done
+}
+
+# A Python virtualenv in the cache, keyed by its requirement list: py_venv NAME REQ...
+# Prints the venv's path.
+py_venv() {
+  local name=$1; shift
+  local key; key=$(printf '%s\n' "$@" | sha256sum | cut -c1-12)
+  local dir="$DP_CACHE/venv/$name-$key"
+  if [[ ! -x $dir/bin/python || ! -f $dir/.ok ]]; then
+    log "creating Python venv $name ($*)"
+    rm -rf "$dir" && python3 -m venv "$dir"
+    "$dir/bin/pip" install -q "$@" >&2
+    touch "$dir/.ok"
+  fi
+  echo "$dir"
+}
+
+# A Rust binary from the crate registry, cached by version: cargo_tool CRATE VERSION [BIN].
+# Prints the binary's path.
+cargo_tool() {
+  local crate=$1 version=$2 bin=${3:-$1}
+  local root="$DP_CACHE/cargo-tools/$crate-$version"
+  if [[ ! -x $root/bin/$bin ]]; then
+    log "building $crate $version (cached in $root)"
+    cargo +stable install --locked --quiet --root "$root" "$crate" --version "$version" >&2
+  fi
+  echo "$root/bin/$bin"
+}
+
+# A Go binary from the module proxy, cached by version: go_tool MODULE/PATH VERSION BIN.
+go_tool() {
+  local pkg=$1 version=$2 bin=$3
+  local dir="$DP_CACHE/go-tools/$bin-$version"
+  if [[ ! -x $dir/$bin ]]; then
+    log "building $bin $version from the Go module proxy"
+    GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" >&2
+  fi
+  echo "$dir/$bin"
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test suite that can run on this machine, in dependency order, and prints a
+# summary. A suite exits 0 (passed), 77 (skipped, with its reason) or anything else (failed).
+# Usage: scripts/test.sh [SUITE...]   (default: all, in the order below)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# name | command (relative to the repository root)
+SUITES=(
+  "rust|scripts/check-rust.sh"
+)
+
+want=("$@")
+selected() { ((${#want[@]} == 0)) && return 0; local w; for w in "${want[@]}"; do [[ $w == "$1" ]] && return 0; done; return 1; }
+
+mkdir -p "$DP_BUILD/test-logs"
+passed=() failed=() skipped=()
+start_all=$SECONDS
+for entry in "${SUITES[@]}"; do
+  name=${entry%%|*} cmd=${entry#*|}
+  selected "$name" || continue
+  printf '\n\033[1;36m######## suite %s: %s\033[0m\n' "$name" "$cmd"
+  t0=$SECONDS rc=0
+  (cd "$DP_ROOT" && bash -o pipefail -c "$cmd" 2>&1 | tee "$DP_BUILD/test-logs/$name.log") || rc=$?
+  dt=$((SECONDS - t0))
+  case $rc in
+    0) passed+=("$name (${dt}s)") ;;
+    77) skipped+=("$name: $(grep -m1 -o 'SKIPPED: .*' "$DP_BUILD/test-logs/$name.log" | sed 's/\x1b\[[0-9;]*m//g' || echo 'no reason given')") ;;
+    *) failed+=("$name (exit $rc, log: build/test-logs/$name.log)") ;;
+  esac
+done
+
+printf '\n\033[1m======== test summary (%ss) ========\033[0m\n' "$((SECONDS - start_all))"
+for s in "${passed[@]}"; do echo "PASSED   $s"; done
+for s in "${skipped[@]}"; do echo "SKIPPED  $s"; done
+for s in "${failed[@]}"; do echo "FAILED   $s"; done
+echo "suites: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
+((${#failed[@]} == 0))
