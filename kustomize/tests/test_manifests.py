@@ -1,0 +1,481 @@
+"""Checks on what kustomize renders, tied to the rest of the repository.
+
+Run by kustomize/tests/validate.sh, which renders base, dev and recette into
+MANIFESTS_DIR first. Every number checked here is read from its source of truth
+(images/contract.json, Cargo.toml, K8S_VERSION, front/nginx, api/src), never retyped.
+"""
+
+import base64
+import copy
+import json
+import os
+import re
+import subprocess
+import tempfile
+import tomllib
+import unittest
+from pathlib import Path
+
+import kubernetes_validate
+import yaml
+
+ROOT = Path(os.environ["DP_ROOT"])
+RENDERED = Path(os.environ["MANIFESTS_DIR"])
+KUBECTL = os.environ["KUBECTL"]
+K8S_VERSION = (ROOT / "K8S_VERSION").read_text().strip()
+CONTRACT = json.loads((ROOT / "images/contract.json").read_text())
+WORKSPACE_VERSION = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+NGINX_CONF = (ROOT / "front/nginx/nginx.conf").read_text()
+KUSTOMIZE = ROOT / "kustomize"
+
+# Environment variables the API reads (the API's shared contract); anything the manifests
+# set for it must be one of these, or the value would be silently ignored.
+API_ENV = {
+    "APP_ENV", "APP_BANNER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DATAPRESS_CONFIG",
+    "DATAPRESS_LISTEN", "DATAPRESS_METRICS_LISTEN", "DATAPRESS_DRAIN_SECONDS",
+    "DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "DATAPRESS_LOG_FORMAT", "RUST_LOG",
+}
+RESTRICTED_NAMESPACES = {"dev": "datapress-dev", "recette": "datapress-recette"}
+MONITORING_LABEL = ("datapress.io/monitoring", "true")
+
+
+def load(name):
+    with open(RENDERED / f"{name}.yaml") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def find(objs, kind, name=None):
+    """The objects of a kind; with a name, exactly one (hashed generator names match by prefix)."""
+    found = [o for o in objs if o["kind"] == kind]
+    if name is None:
+        return found
+    hits = [o for o in found if o["metadata"]["name"] == name
+            or re.fullmatch(re.escape(name) + r"-[a-z0-9]{10}", o["metadata"]["name"])]
+    assert len(hits) == 1, f"expected one {kind} {name}, found {[o['metadata']['name'] for o in hits]}"
+    return hits[0]
+
+
+def pod_spec(deploy):
+    return deploy["spec"]["template"]["spec"]
+
+
+def containers(spec):
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def container_port(container, port):
+    """A Service targetPort or probe port (number or name) resolved to the container's number."""
+    if isinstance(port, int):
+        return port
+    hits = [p["containerPort"] for p in container.get("ports", []) if p.get("name") == port]
+    assert len(hits) == 1, f"port {port!r} not declared by container {container['name']}"
+    return hits[0]
+
+
+def env_of(container):
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def contract_port(image, env_name=None):
+    """The port an image listens on, from the image contract (its env, or its single port)."""
+    spec = CONTRACT["images"][image]
+    if env_name:
+        value = next(e.split("=", 1)[1] for e in spec["env"] if e.startswith(env_name + "="))
+        return int(value.rsplit(":", 1)[1])
+    (port,) = spec["ports"]
+    return int(port.split("/")[0])
+
+
+def api_source():
+    return "\n".join(p.read_text() for p in sorted((ROOT / "api/src").rglob("*.rs")))
+
+
+class Schemas(unittest.TestCase):
+    """Strict schema validation of every rendered object at K8S_VERSION."""
+
+    def test_schemas_exist_for_k8s_version(self):
+        minor = ".".join(K8S_VERSION.split(".")[:2])
+        have = {".".join(v.split(".")[:2]) for v in kubernetes_validate.utils.all_versions()}
+        self.assertIn(minor, have, "kubernetes-validate has no schemas for K8S_VERSION's minor")
+
+    def test_every_object_is_valid_strict(self):
+        for name in ("base", "dev", "recette"):
+            for obj in load(name):
+                with self.subTest(render=name, obj=f"{obj['kind']}/{obj['metadata']['name']}"):
+                    kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+    def test_strict_mode_rejects_unknown_fields(self):
+        # Proves the validation above is really strict: a typo in a container must fail.
+        deploy = copy.deepcopy(find(load("recette"), "Deployment", "datapress-api"))
+        pod_spec(deploy)["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/ready", "port": 8000}}
+        with self.assertRaises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(deploy, K8S_VERSION, strict=True)
+
+
+class Base(unittest.TestCase):
+    """The base carries no environment: overlays bring namespace, config, secrets and tags."""
+
+    objs = load("base")
+
+    def test_no_namespace(self):
+        for obj in self.objs:
+            self.assertNotIn("namespace", obj["metadata"], obj["metadata"]["name"])
+        self.assertEqual(find(self.objs, "Namespace"), [])
+
+    def test_no_environment_values(self):
+        kinds = {o["kind"] for o in self.objs}
+        self.assertNotIn("Secret", kinds)
+        names = [o["metadata"]["name"] for o in find(self.objs, "ConfigMap")]
+        self.assertEqual([n.rsplit("-", 1)[0] for n in names], ["datapress-front-upstream"])
+        for deploy in find(self.objs, "Deployment"):
+            for c in containers(pod_spec(deploy)):
+                self.assertNotIn(":", c["image"], "image tags belong to the overlays")
+                self.assertNotIn("APP_ENV", env_of(c))
+
+    def test_overlays_only_patch(self):
+        # An overlay adds namespace-level objects and generated config, never a workload.
+        base_kinds = {(o["kind"], o["metadata"]["name"]) for o in self.objs}
+        allowed_new = {"Namespace", "ResourceQuota", "LimitRange", "ConfigMap", "Secret"}
+        for overlay in ("dev", "recette"):
+            for obj in load(overlay):
+                key = (obj["kind"], obj["metadata"]["name"])
+                if key not in base_kinds:
+                    self.assertIn(obj["kind"], allowed_new, f"{overlay} defines {key}")
+            files = {p.name for p in (KUSTOMIZE / "overlays" / overlay).iterdir()}
+            for f in files:
+                text = (KUSTOMIZE / "overlays" / overlay / f).read_text()
+                self.assertNotRegex(text, r"(?m)^kind: (Deployment|Service|NetworkPolicy)$",
+                                    f"{overlay}/{f} redefines a base object instead of patching it")
+
+
+class Overlay:
+    """Checks both overlays share; subclasses set `name`."""
+
+    name = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.objs = load(cls.name)
+        cls.ns = RESTRICTED_NAMESPACES[cls.name]
+        cls.api = find(cls.objs, "Deployment", "datapress-api")
+        cls.front = find(cls.objs, "Deployment", "datapress-front")
+
+    def test_everything_in_its_namespace(self):
+        ns = find(self.objs, "Namespace", self.ns)
+        for obj in self.objs:
+            if obj is not ns:
+                self.assertEqual(obj["metadata"].get("namespace"), self.ns, obj["metadata"]["name"])
+
+    def test_pod_security_restricted(self):
+        labels = find(self.objs, "Namespace", self.ns)["metadata"]["labels"]
+        minor = "v" + ".".join(K8S_VERSION.split(".")[:2])
+        self.assertEqual(labels["pod-security.kubernetes.io/enforce"], "restricted")
+        self.assertEqual(labels["pod-security.kubernetes.io/warn"], "restricted")
+        self.assertEqual(labels["pod-security.kubernetes.io/enforce-version"], minor)
+
+    def test_recommended_labels(self):
+        for obj in self.objs:
+            labels = obj["metadata"].get("labels", {})
+            with self.subTest(obj=f"{obj['kind']}/{obj['metadata']['name']}"):
+                self.assertEqual(labels.get("app.kubernetes.io/part-of"), "datapress")
+                self.assertEqual(labels.get("app.kubernetes.io/instance"), self.ns)
+                self.assertEqual(labels.get("app.kubernetes.io/version"), WORKSPACE_VERSION)
+        for deploy, component in ((self.api, "api"), (self.front, "front")):
+            for meta in (deploy["metadata"], deploy["spec"]["template"]["metadata"]):
+                self.assertEqual(meta["labels"]["app.kubernetes.io/name"], deploy["metadata"]["name"])
+                self.assertEqual(meta["labels"]["app.kubernetes.io/component"], component)
+                self.assertEqual(meta["labels"]["app.kubernetes.io/version"], WORKSPACE_VERSION)
+
+    def test_images_follow_the_contract(self):
+        for deploy, key in ((self.api, "api"), (self.front, "front")):
+            (c,) = pod_spec(deploy)["containers"]
+            name, _, tag = c["image"].rpartition(":")
+            self.assertEqual(name, CONTRACT["images"][key]["name"])
+            self.assertIn(tag, [WORKSPACE_VERSION, *CONTRACT["extraTags"]])
+            self.assertEqual(tag, self.expected_tag)
+
+    def test_no_latest_or_untagged_image(self):
+        for deploy in find(self.objs, "Deployment"):
+            for c in containers(pod_spec(deploy)):
+                ref = c["image"]
+                self.assertTrue(re.search(r":[\w][\w.-]*$|@sha256:[0-9a-f]{64}$", ref), ref)
+                self.assertFalse(ref.endswith(":latest"), ref)
+
+    def test_restricted_fields_on_every_container(self):
+        uid = CONTRACT["uid"]
+        gid = CONTRACT["gid"]
+        for deploy in find(self.objs, "Deployment"):
+            spec = pod_spec(deploy)
+            pod_sc = spec.get("securityContext", {})
+            self.assertIs(spec.get("enableServiceLinks"), False)
+            self.assertIs(spec.get("automountServiceAccountToken"), False)
+            sa = find(self.objs, "ServiceAccount", spec["serviceAccountName"])
+            self.assertIs(sa.get("automountServiceAccountToken"), False)
+            self.assertIsNone(spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"))
+            tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+            for c in containers(spec):
+                with self.subTest(deploy=deploy["metadata"]["name"], container=c["name"]):
+                    sc = c.get("securityContext", {})
+                    # The effective value: the container's, else the pod's.
+                    eff = lambda k: sc.get(k, pod_sc.get(k))
+                    self.assertIs(eff("runAsNonRoot"), True)
+                    self.assertEqual(eff("runAsUser"), uid)
+                    self.assertEqual(eff("runAsGroup"), gid)
+                    self.assertEqual(eff("seccompProfile"), {"type": "RuntimeDefault"})
+                    self.assertIs(sc.get("readOnlyRootFilesystem"), True)
+                    self.assertIs(sc.get("allowPrivilegeEscalation"), False)
+                    self.assertFalse(sc.get("privileged", False))
+                    self.assertEqual(sc.get("capabilities"), {"drop": ["ALL"]})
+                    tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+                    self.assertEqual(len(tmp), 1, "an emptyDir on /tmp")
+                    self.assertIn(tmp[0]["name"], tmp_volumes)
+                    self.assertIn("memory", c["resources"]["limits"])
+                    self.assertIn("cpu", c["resources"]["requests"])
+                    self.assertIn("memory", c["resources"]["requests"])
+                    self.assertTrue(c["lifecycle"]["preStop"]["sleep"]["seconds"] > 0)
+
+    def test_rolling_update_drops_nothing(self):
+        for deploy in (self.api, self.front):
+            ru = deploy["spec"]["strategy"]["rollingUpdate"]
+            self.assertEqual(ru["maxUnavailable"], 0)
+            self.assertEqual(ru["maxSurge"], 1)
+            self.assertGreater(deploy["spec"]["minReadySeconds"], 0)
+            for tsc in pod_spec(deploy)["topologySpreadConstraints"]:
+                self.assertEqual(tsc["whenUnsatisfiable"], "ScheduleAnyway")
+
+    def test_api_grace_period_arithmetic(self):
+        spec = pod_spec(self.api)
+        (c,) = spec["containers"]
+        env = env_of(c)
+        total = (c["lifecycle"]["preStop"]["sleep"]["seconds"]
+                 + int(env["DATAPRESS_DRAIN_SECONDS"]) + int(env["DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS"]))
+        self.assertLess(total, spec["terminationGracePeriodSeconds"])
+
+    def test_front_grace_period(self):
+        spec = pod_spec(self.front)
+        (c,) = spec["containers"]
+        self.assertLess(c["lifecycle"]["preStop"]["sleep"]["seconds"], spec["terminationGracePeriodSeconds"])
+
+    def test_api_probes_match_the_api(self):
+        (c,) = pod_spec(self.api)["containers"]
+        port = contract_port("api", "DATAPRESS_LISTEN")
+        expected = {"startupProbe": "/health", "livenessProbe": "/health", "readinessProbe": "/ready"}
+        for probe, path in expected.items():
+            get = c[probe]["httpGet"]
+            self.assertEqual(get["path"], path, probe)
+            self.assertEqual(container_port(c, get["port"]), port, probe)
+        # The API really serves these routes (and the front proxies /api/health to /health).
+        src = api_source()
+        for path in ("health", "ready"):
+            self.assertRegex(src, rf'"/?{path}"', f"api/src declares no {path} route")
+        self.assertIn("/health;", NGINX_CONF)
+
+    def test_front_probes_match_nginx(self):
+        (c,) = pod_spec(self.front)["containers"]
+        port = contract_port("front")
+        self.assertRegex(NGINX_CONF, rf"listen {port}\b")
+        self.assertRegex(NGINX_CONF, r"location = /healthz\b")
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            get = c[probe]["httpGet"]
+            self.assertEqual(get["path"], "/healthz", probe)
+            self.assertEqual(container_port(c, get["port"]), port, probe)
+
+    def test_api_service(self):
+        svc = find(self.objs, "Service", "datapress-api")
+        (c,) = pod_spec(self.api)["containers"]
+        self.assertEqual(svc["spec"].get("type", "ClusterIP"), "ClusterIP")
+        self.assertEqual(svc["spec"]["selector"], {"app.kubernetes.io/name": "datapress-api"})
+        (port,) = svc["spec"]["ports"]
+        self.assertEqual(port["port"], 80)
+        self.assertIsInstance(port["targetPort"], str, "a named target port")
+        self.assertEqual(container_port(c, port["targetPort"]), contract_port("api", "DATAPRESS_LISTEN"))
+        metrics = contract_port("api", "DATAPRESS_METRICS_LISTEN")
+        self.assertNotIn(metrics, [container_port(c, p["targetPort"]) for p in svc["spec"]["ports"]])
+
+    def test_front_service(self):
+        svc = find(self.objs, "Service", "datapress-front")
+        (c,) = pod_spec(self.front)["containers"]
+        self.assertEqual(svc["spec"]["type"], "NodePort")
+        (port,) = svc["spec"]["ports"]
+        self.assertEqual(port["nodePort"], 30080)
+        self.assertEqual(container_port(c, port["targetPort"]), contract_port("front"))
+
+    def test_config_and_secret_reach_the_api(self):
+        spec = pod_spec(self.api)
+        (c,) = spec["containers"]
+        cm = find(self.objs, "ConfigMap", "datapress-config")
+        secret = find(self.objs, "Secret", "datapress-secret")
+        # Generated names carry a content hash, and the Deployment points at the hashed name.
+        for obj in (cm, secret):
+            self.assertRegex(obj["metadata"]["name"], r"-[a-z0-9]{10}$")
+        self.assertIn({"configMapRef": {"name": cm["metadata"]["name"]}}, c["envFrom"])
+        self.assertTrue(set(cm["data"]) <= API_ENV, set(cm["data"]) - API_ENV)
+        self.assertTrue(set(env_of(c)) <= API_ENV, set(env_of(c)) - API_ENV)
+        self.assertEqual(cm["data"]["APP_ENV"], self.name)
+        self.assertIn("APP_BANNER", cm["data"])
+        # The password: a file from the immutable Secret, named by DB_PASSWORD_FILE.
+        self.assertIs(secret.get("immutable"), True)
+        self.assertEqual(set(secret["data"]), {"DB_PASSWORD"})
+        self.assertNotIn("DB_PASSWORD", env_of(c), "the password is a file, not an env value")
+        path = env_of(c)["DB_PASSWORD_FILE"]
+        vol = next(v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == secret["metadata"]["name"])
+        mount = next(m for m in c["volumeMounts"] if m["name"] == vol["name"])
+        self.assertTrue(mount.get("readOnly"))
+        item = next(i for i in vol["secret"]["items"] if i["key"] == "DB_PASSWORD")
+        self.assertEqual(path, f"{mount['mountPath']}/{item['path']}")
+        # The value is fake and says so.
+        self.assertIn("FAKE", base64.b64decode(secret["data"]["DB_PASSWORD"]).decode())
+        # Each key the manifests set is one the API's code really names.
+        src = api_source()
+        for key in set(cm["data"]) | set(env_of(c)) | {"DB_PASSWORD"}:
+            self.assertIn(f'"{key}"', src, f"api/src never reads {key}")
+
+    def test_front_upstream_configmap(self):
+        spec = pod_spec(self.front)
+        (c,) = spec["containers"]
+        mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/nginx/upstream.d")
+        vol = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+        cm = find(self.objs, "ConfigMap", "datapress-front-upstream")
+        self.assertEqual(vol["configMap"]["name"], cm["metadata"]["name"])
+        self.assertTrue(mount.get("readOnly"))
+        (fname,) = cm["data"]
+        self.assertTrue(fname.endswith(".conf"))
+        self.assertIn("include /etc/nginx/upstream.d/*.conf;", NGINX_CONF)
+        conf = cm["data"][fname]
+        # Reaches the API Service on its port, and defines the variable nginx.conf proxies to.
+        svc = find(self.objs, "Service", "datapress-api")
+        self.assertRegex(conf, rf"server {svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}\b")
+        self.assertIn("proxy_pass http://$datapress_api/", NGINX_CONF)
+        self.assertRegex(conf, r"map \$host \$datapress_api\b")
+        # Same text as the front's documented Kubernetes example.
+        example = ROOT / "front/nginx/upstream.d/kubernetes.conf.example"
+        self.assertEqual(conf, example.read_text(), "kustomize/base/front-upstream.conf drifted from the front's example")
+
+    def test_network_policies(self):
+        nps = {np["metadata"]["name"]: np["spec"] for np in find(self.objs, "NetworkPolicy")}
+        api_sel = {"matchLabels": {"app.kubernetes.io/name": "datapress-api"}}
+        front_sel = {"matchLabels": {"app.kubernetes.io/name": "datapress-front"}}
+        api_port = contract_port("api", "DATAPRESS_LISTEN")
+        metrics_port = contract_port("api", "DATAPRESS_METRICS_LISTEN")
+        front_port = contract_port("front")
+        tcp = lambda p: [{"port": p, "protocol": "TCP"}]
+        # Default deny, both directions, every pod.
+        self.assertEqual(nps["default-deny"], {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+        # DNS egress from every pod to the cluster DNS only.
+        dns = nps["allow-dns-egress"]
+        self.assertEqual(dns["podSelector"], {})
+        self.assertEqual(dns["policyTypes"], ["Egress"])
+        (rule,) = dns["egress"]
+        self.assertEqual(sorted(p["protocol"] for p in rule["ports"]), ["TCP", "UDP"])
+        self.assertTrue(all(p["port"] == 53 for p in rule["ports"]))
+        (peer,) = rule["to"]
+        self.assertEqual(peer["namespaceSelector"]["matchLabels"], {"kubernetes.io/metadata.name": "kube-system"})
+        # Front: ingress 8080 from anywhere, egress to the API pods' port only.
+        front = nps["datapress-front"]
+        self.assertEqual(front["podSelector"], front_sel)
+        self.assertEqual(front["ingress"], [{"ports": tcp(front_port)}])
+        self.assertEqual(front["egress"], [{"to": [{"podSelector": api_sel}], "ports": tcp(api_port)}])
+        # API: 8000 from the front pods only, 9000 from monitoring namespaces only, no egress.
+        api = nps["datapress-api"]
+        self.assertEqual(api["podSelector"], api_sel)
+        self.assertNotIn("egress", api)
+        key, value = MONITORING_LABEL
+        self.assertEqual(api["ingress"], [
+            {"from": [{"podSelector": front_sel}], "ports": tcp(api_port)},
+            {"from": [{"namespaceSelector": {"matchLabels": {key: value}}}], "ports": tcp(metrics_port)},
+        ])
+        # No other policy widens this.
+        self.assertEqual(set(nps), {"default-deny", "allow-dns-egress", "datapress-front", "datapress-api"})
+        # Every port a policy opens is one the pod really declares.
+        (api_c,) = pod_spec(self.api)["containers"]
+        (front_c,) = pod_spec(self.front)["containers"]
+        self.assertEqual({p["containerPort"] for p in api_c["ports"]}, {api_port, metrics_port})
+        self.assertEqual({p["containerPort"] for p in front_c["ports"]}, {front_port})
+
+    def test_checkov_exceptions_have_reasons(self):
+        for obj in self.objs:
+            for key, value in obj["metadata"].get("annotations", {}).items():
+                if key.startswith("checkov.io/skip"):
+                    check, _, reason = value.partition("=")
+                    self.assertRegex(check, r"^CKV2?_K8S_\d+$")
+                    self.assertGreater(len(reason.split()), 3, f"{key} on {obj['metadata']['name']} needs a reason")
+
+
+class Recette(Overlay, unittest.TestCase):
+    name = "recette"
+    expected_tag = WORKSPACE_VERSION
+
+    def test_replicas(self):
+        self.assertEqual(self.api["spec"]["replicas"], 2)
+        self.assertEqual(self.front["spec"]["replicas"], 1)
+
+    def test_api_pdb(self):
+        pdb = find(self.objs, "PodDisruptionBudget", "datapress-api")
+        self.assertEqual(pdb["spec"]["minAvailable"], 1)
+        self.assertEqual(pdb["spec"]["selector"], self.api["spec"]["selector"])
+        self.assertGreater(self.api["spec"]["replicas"], pdb["spec"]["minAvailable"], "a drain must stay possible")
+
+    def test_pod_security_audit(self):
+        labels = find(self.objs, "Namespace", self.ns)["metadata"]["labels"]
+        self.assertEqual(labels["pod-security.kubernetes.io/audit"], "restricted")
+
+    def test_quota_admits_a_rollout(self):
+        # Every pod at once plus one surge pod per Deployment must fit in the quota.
+        hard = find(self.objs, "ResourceQuota", "datapress-quota")["spec"]["hard"]
+        find(self.objs, "LimitRange", "datapress-limits")
+        self.assertNotIn("limits.cpu", hard, "the pods set no CPU limit on purpose")
+        pods = 0
+        need = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.memory": 0.0}
+        for deploy in (self.api, self.front):
+            n = deploy["spec"]["replicas"] + deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+            pods += n
+            for c in pod_spec(deploy)["containers"]:
+                need["requests.cpu"] += n * quantity(c["resources"]["requests"]["cpu"])
+                need["requests.memory"] += n * quantity(c["resources"]["requests"]["memory"])
+                need["limits.memory"] += n * quantity(c["resources"]["limits"]["memory"])
+        self.assertLessEqual(pods, int(hard["pods"]))
+        for key, value in need.items():
+            self.assertLessEqual(value, quantity(hard[key]), key)
+        self.assertEqual(int(hard["services.nodeports"]), 1)
+
+    def test_ci_digest_override_on_a_copy(self):
+        # The README's recipe: a throw-away kustomization on top of the overlay pins digests.
+        digest = "sha256:" + "0" * 64
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(KUSTOMIZE / "overlays/recette", tmp)],
+                "images": [{"name": CONTRACT["images"][k]["name"], "newName": f"registry.example/datapress/{CONTRACT['images'][k]['name']}", "digest": digest}
+                           for k in ("api", "front")],
+            }))
+            out = subprocess.run([KUBECTL, "kustomize", tmp], check=True, capture_output=True, text=True).stdout
+        objs = [d for d in yaml.safe_load_all(out) if d]
+        images = sorted(c["image"] for d in find(objs, "Deployment") for c in pod_spec(d)["containers"])
+        self.assertEqual(images, [f"registry.example/datapress/{CONTRACT['images'][k]['name']}@{digest}" for k in ("api", "front")])
+
+
+class Dev(Overlay, unittest.TestCase):
+    name = "dev"
+    expected_tag = "dev"
+
+    def test_one_replica_each_and_debug_logs(self):
+        self.assertEqual(self.api["spec"]["replicas"], 1)
+        self.assertEqual(self.front["spec"]["replicas"], 1)
+        cm = find(self.objs, "ConfigMap", "datapress-config")
+        self.assertEqual(cm["data"]["RUST_LOG"], "debug")
+
+    def test_no_budget_that_blocks_drains(self):
+        self.assertEqual(find(self.objs, "PodDisruptionBudget"), [])
+
+
+
+def quantity(q):
+    """A Kubernetes quantity (CPU or bytes) as a float."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
+    return float(m.group(1)) * units.get(m.group(2), 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

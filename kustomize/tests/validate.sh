@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Suite `manifests`: renders base, dev and recette with the project's kubectl, validates
+# every object against the strict schemas of K8S_VERSION, checks them against the repo
+# (kustomize/tests/test_manifests.py) and runs checkov's Kubernetes policies. All offline.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+
+CHECKOV_VERSION=3.3.30
+K8S_VER=$(k8s_version)
+# The schema wheel follows K8S_VERSION's minor (it ships one schema set per minor).
+SCHEMAS_VERSION="$(cut -d. -f1,2 <<<"$K8S_VER").0"
+
+KUBECTL="$DP_ROOT/hack/tools/kubectl"
+[[ -x $KUBECTL ]] || die "the project's kubectl wrapper is missing: $KUBECTL"
+client=$("$KUBECTL" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')
+[[ $client == "v$K8S_VER" ]] || die "hack/tools/kubectl is $client, K8S_VERSION says v$K8S_VER"
+
+out="$DP_BUILD/manifests"
+rm -rf "$out" && mkdir -p "$out"
+for target in base overlays/dev overlays/recette; do
+  log "kubectl kustomize kustomize/$target ($client)"
+  "$KUBECTL" kustomize "$DP_ROOT/kustomize/$target" >"$out/$(basename "$target").yaml"
+done
+
+venv=$(py_venv manifests "kubernetes-validate==$SCHEMAS_VERSION" "PyYAML==6.0.2")
+log "strict schemas ($K8S_VER) and repository assertions"
+DP_ROOT="$DP_ROOT" MANIFESTS_DIR="$out" KUBECTL="$KUBECTL" \
+  "$venv/bin/python" "$DP_ROOT/kustomize/tests/test_manifests.py"
+
+# Accepted exceptions live next to what they excuse, as checkov.io/skipN annotations with
+# their reason; anything else checkov finds fails the suite.
+checkov=$(py_venv checkov "checkov==$CHECKOV_VERSION")
+log "checkov $CHECKOV_VERSION (Kubernetes checks) on the rendered overlays"
+# Exits 1 on findings: the report below decides, and fails on a crash too (no report).
+(cd "$out" && "$checkov/bin/checkov" --framework kubernetes --skip-download --quiet \
+  -f dev.yaml -f recette.yaml -o json >checkov.json) || true
+"$checkov/bin/python" - "$out/checkov.json" <<'EOF'
+import json, sys
+data = json.load(open(sys.argv[1]))
+reports = [r for r in (data if isinstance(data, list) else [data]) if r.get("check_type") == "kubernetes"]
+assert reports, "checkov produced no Kubernetes report"
+failed = [c for r in reports for c in r["results"]["failed_checks"]]
+for c in failed:
+    print(f"FAILED {c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}")
+for c in (c for r in reports for c in r["results"]["skipped_checks"]):
+    print(f"accepted {c['check_id']} {c['resource']}: {c['check_result'].get('suppress_comment')}")
+passed, skipped = (sum(r["summary"][k] for r in reports) for k in ("passed", "skipped"))
+print(f"checkov: {passed} passed, {len(failed)} failed, {skipped} accepted with a reason")
+sys.exit(1 if failed or passed < 100 else 0)
+EOF
+log "manifests OK: base, dev and recette render, validate and pass policy"
