@@ -99,3 +99,26 @@ go_tool() {
   fi
   echo "$dir/$bin"
 }
+
+# npm dependencies of DIR (its package.json + package-lock.json) installed once in the
+# cache, keyed by the lock file's hash; prints the node_modules path. Browsers never
+# download: Debian's chromium is used.
+npm_deps() {
+  local dir=$1
+  local key; key=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-12)
+  local dest="$DP_CACHE/npm/$(basename "$dir")-$key"
+  if [[ ! -f $dest/.ok ]]; then
+    log "installing npm dependencies of ${dir#"$DP_ROOT"/} (cached in $dest)"
+    rm -rf "$dest" && mkdir -p "$dest"
+    cp "$dir/package.json" "$dir/package-lock.json" "$dest/"
+    (cd "$dest" && PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+      npm ci --no-audit --no-fund --loglevel=error >&2)
+    touch "$dest/.ok"
+  fi
+  echo "$dest/node_modules"
+}
+
+# Debian's Chromium, and the flags it needs on these closed-network machines.
+CHROMIUM_FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
+  --disable-background-networking --disable-component-update --disable-sync)
+ensure_chromium() { command -v chromium >/dev/null || ensure_apt chromium; }
