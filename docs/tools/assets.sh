@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make docs-assets`: regenerates the images the docs and the deck embed, from the
+# repository's own tools, into docs/assets/ (committed, so a fresh clone's docs are complete):
+#  - diagrams/NAME.svg from each ```mermaid block whose first line is `%% asset: NAME`;
+#  - front-after-click.png, the browser e2e's screenshot (runs the front suite if needed);
+#  - bench.svg, the chart of the last full `make bench` (never made up: missing = warning).
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+assets="$DP_ROOT/docs/assets"
+mkdir -p "$assets/diagrams" "$DP_BUILD/docs/assets"
+
+python3 - "$DP_ROOT/docs" "$DP_BUILD/docs/assets" <<'PY'
+import re, sys
+from pathlib import Path
+docs, out = Path(sys.argv[1]), Path(sys.argv[2])
+for md in sorted(docs.rglob("*.md")):
+    for block in re.findall(r"```mermaid\n(.*?)```", md.read_text(), re.S):
+        m = re.match(r"%% asset: ([a-z0-9-]+)\n", block)
+        if m:
+            (out / f"{m.group(1)}.mmd").write_text(block)
+            print(f"diagram {m.group(1)} from {md.relative_to(docs.parent)}")
+PY
+for f in "$DP_BUILD"/docs/assets/*.mmd; do
+  [[ -e $f ]] || continue
+  "$DP_ROOT/docs/tools/render.sh" mermaid "$f" "$assets/diagrams/$(basename "${f%.mmd}").svg"
+done
+
+shot="$DP_BUILD/e2e/front-after-click.png"
+[[ -f $shot ]] || "$DP_ROOT/scripts/test.sh" front
+cp "$shot" "$assets/front-after-click.png"
+
+chart=$(ls -t "$DP_BUILD"/bench/*.svg 2>/dev/null | head -1 || true)
+if [[ -n $chart ]]; then cp "$chart" "$assets/bench.svg"; else warn "no benchmark chart in build/bench: run 'make bench' first"; fi
+ls -la "$assets" "$assets/diagrams"

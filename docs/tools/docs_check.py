@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Checks the French docs against the repository.
+
+- every relative link and image in README.md and docs/**/*.md resolves to a file;
+- every `make <target>` the docs mention is a target of the Makefile;
+- every ```mermaid block is extracted to OUTDIR (rendered by the caller).
+Exit 1 with one line per problem.
+"""
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+HTML_SRC = re.compile(r"""<img[^>]+src=["']([^"']+)["']""")
+MAKE = re.compile(r"`make ([a-z][a-z0-9-]*)")
+MERMAID = re.compile(r"```mermaid\n(.*?)```", re.S)
+
+
+def make_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([a-zA-Z0-9_-]+):", text, re.M))
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build/docs/mermaid"
+    out.mkdir(parents=True, exist_ok=True)
+    targets = make_targets()
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    problems, links, blocks = [], 0, 0
+    for md in files:
+        text = md.read_text()
+        rel = md.relative_to(ROOT)
+        for target in LINK.findall(text) + HTML_SRC.findall(text):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            links += 1
+            path = (md.parent / target.split("#")[0]).resolve()
+            if not path.exists():
+                problems.append(f"{rel}: broken link or image: {target}")
+        for t in MAKE.findall(text):
+            if t not in targets:
+                problems.append(f"{rel}: mentions `make {t}`, which the Makefile does not define")
+        for i, block in enumerate(MERMAID.findall(text)):
+            blocks += 1
+            name = f"{str(rel).replace('/', '_')}-{i}.mmd"
+            (out / name).write_text(block)
+    for p in problems:
+        print("FAIL", p)
+    print(f"docs: {len(files)} files, {links} links and images checked, {blocks} mermaid blocks extracted to {out}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
