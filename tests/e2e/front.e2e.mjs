@@ -1,15 +1,20 @@
 // Browser end-to-end test of the DataPress front, against any running deployment:
 // local NGINX + API (tests/e2e/front.sh), Docker Compose (:8081) or Kubernetes (NodePort 30080).
 //
-// Usage: node tests/e2e/front.e2e.mjs --base-url http://127.0.0.1:8081 [options]
+// Usage: tests/e2e/front.e2e.sh --base-url http://127.0.0.1:8081 [options]
+//   (or node tests/e2e/front.e2e.mjs ... with the modules at hand)
 //   --api-stop-cmd CMD    shell command that stops the API (enables the outage test)
 //   --api-start-cmd CMD   shell command that starts it again and returns once it is up
+//   --no-api-control      the caller cannot stop the API: the outage test is skipped (default
+//                         when no stop/start commands are given; this flag just says it)
 //   --expect-api-down     only check the page's behaviour while the API is already down
+//                         (a caller that stops the API itself, e.g. with docker, runs this)
 //   --expect-env NAME     the environment the banner must show (default: what /api/info says)
+//   --expect-banner TEXT  the banner text it must show (default: what /api/info says)
 //   --artifacts DIR       screenshots go there (default: <repo>/build/e2e)
 //   --chromium PATH       browser binary (default: $CHROMIUM or /usr/bin/chromium)
 // Modules come from tests/e2e/node_modules or from $DP_E2E_NODE_PREFIX/node_modules
-// (tests/e2e/browser.sh installs them in the cache and sets that variable).
+// (tests/e2e/front.e2e.sh installs them in the cache and sets that variable).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execSync } from "node:child_process";
@@ -32,8 +37,10 @@ const { values: opts } = parseArgs({
     "base-url": { type: "string" },
     "api-stop-cmd": { type: "string" },
     "api-start-cmd": { type: "string" },
+    "no-api-control": { type: "boolean", default: false },
     "expect-api-down": { type: "boolean", default: false },
     "expect-env": { type: "string" },
+    "expect-banner": { type: "string" },
     artifacts: { type: "string", default: join(repoRoot, "build/e2e") },
     chromium: { type: "string", default: process.env.CHROMIUM || "/usr/bin/chromium" },
   },
@@ -45,7 +52,7 @@ if (!opts["base-url"]) {
 }
 const baseUrl = opts["base-url"].replace(/\/+$/, "");
 const origin = new URL(baseUrl).origin;
-const canRestartApi = Boolean(opts["api-stop-cmd"] && opts["api-start-cmd"]);
+const canRestartApi = !opts["no-api-control"] && Boolean(opts["api-stop-cmd"] && opts["api-start-cmd"]);
 mkdirSync(opts.artifacts, { recursive: true });
 
 // The page's version line is derived from the workspace version: major.minor.
@@ -253,7 +260,7 @@ describe(`DataPress front at ${baseUrl}`, { skip: opts["expect-api-down"] && "--
       const banner = page.getByRole("region", { name: "Environnement" });
       assert.ok(await banner.isVisible(), "banner visible");
       assert.equal(await page.locator("#env-name").textContent(), expectedEnv);
-      assert.equal(await page.locator("#env-text").textContent(), info.banner ?? "");
+      assert.equal(await page.locator("#env-text").textContent(), opts["expect-banner"] ?? info.banner ?? "");
       await axeAudit(page, "initial page");
       assert.deepEqual(await record.csp(), [], "no CSP violation");
       assert.deepEqual(record.consoleErrors, [], "no console error");

@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 NGINX=${NGINX:-/usr/sbin/nginx}
-[[ -x $NGINX ]] || ensure_apt nginx-light
+[[ -x $NGINX ]] || ensure_apt nginx # the package the front image is built from
 [[ -x ${CHROMIUM:-/usr/bin/chromium} ]] || ensure_apt chromium
 log "$("$NGINX" -v 2>&1)"
 
@@ -116,12 +116,18 @@ wait_http "http://127.0.0.1:$front_port/healthz" 15 || { cat "$work/nginx-error.
 [[ $(stat -c %u "/proc/$nginx_pid") == "$(((EUID == 0)) && echo 65532 || echo "$EUID")" ]] || die "NGINX runs as the wrong user"
 
 log "browser e2e against http://127.0.0.1:$front_port"
-"$DP_ROOT/tests/e2e/browser.sh" --base-url "http://127.0.0.1:$front_port" \
+"$DP_ROOT/tests/e2e/front.e2e.sh" --base-url "http://127.0.0.1:$front_port" \
   --api-stop-cmd "$work/stop-api.sh" --api-start-cmd "$work/start-api.sh" --expect-env e2e
 
+for path in /api/ /api/info; do
+  if curl -fsS "http://127.0.0.1:$front_port$path" | grep -q e2e-secret; then die "$path reveals the database password"; fi
+done
+
 log "NGINX logs: JSON access lines with request ids on stdout, nothing alarming on stderr"
-python3 - "$work/nginx-access.log" "$work/nginx-error.log" <<'PY'
+python3 - "$work/nginx-access.log" "$work/nginx-error.log" "$work/api.log" <<'PY'
 import json, re, sys
+for path in sys.argv[1:]:
+    assert "e2e-secret" not in open(path).read(), f"the database password leaked into {path}"
 lines = [l for l in open(sys.argv[1]) if l.strip()]
 entries = [json.loads(l) for l in lines]
 assert entries, "no access log line"
