@@ -8,7 +8,7 @@ set -euo pipefail
 
 NGINX=${NGINX:-/usr/sbin/nginx}
 [[ -x $NGINX ]] || ensure_apt nginx # the package the front image is built from
-[[ -x ${CHROMIUM:-/usr/bin/chromium} ]] || ensure_apt chromium
+[[ -n ${CHROMIUM:-} ]] || ensure_chromium
 log "$("$NGINX" -v 2>&1)"
 
 if [[ -n ${DP_API_BIN:-} ]]; then
