@@ -16,12 +16,15 @@
 let
   image = contract.images.${component};
 
+  inherit (contract) username;
+  uid = toString contract.uid;
+  gid = toString contract.gid;
+  home = "/home/${username}";
+
   # /etc/passwd and /etc/group with the contract's non-root user, so name lookups succeed.
   nss = dockerTools.fakeNss.override {
-    extraPasswdLines = [
-      "${contract.username}:x:${toString contract.uid}:${toString contract.gid}:${contract.username}:/nonexistent:/sbin/nologin"
-    ];
-    extraGroupLines = [ "${contract.username}:x:${toString contract.gid}:" ];
+    extraPasswdLines = [ "${username}:x:${uid}:${gid}:${username}:${home}:/sbin/nologin" ];
+    extraGroupLines = [ "${username}:x:${gid}:" ];
   };
 
   seconds = s: s * 1000000000; # Docker's config counts durations in nanoseconds
@@ -38,6 +41,11 @@ dockerTools.buildLayeredImage {
   # The only writable paths of a read-only root. Relative on purpose: this runs in the
   # layer's root, and an absolute /tmp would silently land outside it (nixpkgs#257172).
   extraCommands = lib.concatMapStrings (path: "mkdir -p -m 1777 .${path}\n") contract.writablePaths;
+  # The user's own home, as in the offline image; fakeroot lets the build set its owner.
+  fakeRootCommands = ''
+    mkdir -p -m 0700 .${home}
+    chown ${uid}:${gid} .${home}
+  '';
 
   config = {
     User = contract.user;

@@ -8,6 +8,7 @@ set -euo pipefail
 # name | command (relative to the repository root)
 SUITES=(
   "rust|scripts/check-rust.sh"
+  "nix|nix/tools.sh lint"
 )
 
 want=("$@")

@@ -45,7 +45,7 @@ let
   describeRoot = drv: { inherit (drv) name script; };
 
   describeImage = image: {
-    inherit (image) name tag created extraCommands config;
+    inherit (image) name tag created extraCommands fakeRootCommands config;
     roots = map describeRoot (builtins.filter (c: c ? script) image.contents);
     nss = (builtins.head (builtins.filter (c: c ? args) image.contents)).args;
     others = map (c: c.outPath) (builtins.filter (c: !(c ? script) && !(c ? args)) image.contents);

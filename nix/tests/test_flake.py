@@ -184,7 +184,7 @@ class FlakeOutputs(unittest.TestCase):
                         "org.opencontainers.image.created": "2026-08-03T05:49:05Z",
                     })
                     self.assertEqual(img["nss"], {
-                        "extraPasswdLines": [f"{c['username']}:x:{c['uid']}:{c['gid']}:{c['username']}:/nonexistent:/sbin/nologin"],
+                        "extraPasswdLines": [f"{c['username']}:x:{c['uid']}:{c['gid']}:{c['username']}:/home/{c['username']}:/sbin/nologin"],
                         "extraGroupLines": [f"{c['username']}:x:{c['gid']}:"],
                     })
                     self.assertEqual(img["others"], ["@ca-certificates@"])
@@ -275,15 +275,22 @@ class ImageScripts(unittest.TestCase):
         self.assertTrue(os.access(out / "usr/bin/datapress-api", os.X_OK))
         self.assertEqual(os.readlink(out / "usr/sbin/nginx"), str(self.tmp / "store/nginx/bin/nginx"))
 
-    def test_tmp_is_world_writable_and_sticky(self):
+    def test_tmp_and_home(self):
+        """extraCommands, then fakeRootCommands (run as root here, under fakeroot in Nix)."""
+        if os.geteuid() != 0:
+            self.skipTest("chown in fakeRootCommands needs root (Nix uses fakeroot)")
         for key in ("api", "front"):
             with self.subTest(image=key):
                 layer = self.tmp / f"layer-{key}"
                 layer.mkdir()
-                subprocess.run(["bash", "-euo", "pipefail", "-c", self.images[key]["extraCommands"]],
-                               cwd=layer, check=True)
-                self.assertEqual(sorted(p.name for p in layer.iterdir()), ["tmp"])
+                for commands in (self.images[key]["extraCommands"], self.images[key]["fakeRootCommands"]):
+                    subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=layer, check=True)
+                self.assertEqual(sorted(p.name for p in layer.iterdir()), ["home", "tmp"])
                 self.assertEqual(stat.S_IMODE((layer / "tmp").stat().st_mode), 0o1777)
+                user = json.loads((ROOT / "images/contract.json").read_text())["username"]
+                home = layer / "home" / user
+                st = home.stat()
+                self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid), (0o700, 65532, 65532))
 
 
 if __name__ == "__main__":
