@@ -289,6 +289,7 @@ describe(`DataPress front at ${baseUrl}`, { skip: opts["expect-api-down"] && "--
       assert.ok(skew < 5000, `ts within 5 s of now (off by ${skew} ms)`);
       assert.equal(result.body, JSON.stringify(body, null, 2), "the JSON is pretty-printed");
       assert.ok(took < PAGE_TIMEOUT_MS, `answered in ${took} ms`);
+      await page.mouse.move(0, 0); // no hover colour on the documentation screenshot
       await page.screenshot({ path: join(opts.artifacts, "front-after-click.png"), fullPage: true });
       await axeAudit(page, "after click");
       assert.deepEqual(await record.csp(), [], "no CSP violation");
