@@ -32,17 +32,17 @@ DP_ROOT="$DP_ROOT" MANIFESTS_DIR="$out" KUBECTL="$KUBECTL" \
 checkov=$(py_venv checkov "checkov==$CHECKOV_VERSION")
 log "checkov $CHECKOV_VERSION (Kubernetes checks) on the rendered overlays"
 # Exits 1 on findings: the report below decides, and fails on a crash too (no report).
-(cd "$out" && "$checkov/bin/checkov" --framework kubernetes --skip-download --quiet \
+(cd "$out" && "$checkov/bin/checkov" --framework kubernetes --skip-download \
   -f dev.yaml -f recette.yaml -o json >checkov.json) || true
 "$checkov/bin/python" - "$out/checkov.json" <<'EOF'
 import json, sys
 data = json.load(open(sys.argv[1]))
 reports = [r for r in (data if isinstance(data, list) else [data]) if r.get("check_type") == "kubernetes"]
 assert reports, "checkov produced no Kubernetes report"
-failed = [c for r in reports for c in r["results"]["failed_checks"]]
+failed = [c for r in reports for c in r["results"].get("failed_checks", [])]
 for c in failed:
     print(f"FAILED {c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}")
-for c in (c for r in reports for c in r["results"]["skipped_checks"]):
+for c in (c for r in reports for c in r["results"].get("skipped_checks", [])):
     print(f"accepted {c['check_id']} {c['resource']}: {c['check_result'].get('suppress_comment')}")
 passed, skipped = (sum(r["summary"][k] for r in reports) for k in ("passed", "skipped"))
 print(f"checkov: {passed} passed, {len(failed)} failed, {skipped} accepted with a reason")
