@@ -28,7 +28,9 @@ let
       + lib.concatMapStrings (n: "-${n}=${if args.${n} then "true" else "false"}") (builtins.attrNames args));
 
     nixpkgs-fmt = placeholder "nixpkgs-fmt";
-  } // lib.genAttrs [
+  }
+  # Every package the flake's devShell lists must be named here too.
+  // lib.genAttrs [
     "cargo-audit"
     "cargo-nextest"
     "deadnix"
