@@ -297,7 +297,7 @@ class Overlay:
         (c,) = pod_spec(self.front)["containers"]
         self.assertEqual(svc["spec"]["type"], "NodePort")
         (port,) = svc["spec"]["ports"]
-        self.assertEqual(port["nodePort"], 30080)
+        self.assertEqual(port["nodePort"], self.node_port)
         self.assertEqual(container_port(c, port["targetPort"]), contract_port("front"))
 
     def test_config_and_secret_reach_the_api(self):
@@ -404,6 +404,7 @@ class Overlay:
 class Recette(Overlay, unittest.TestCase):
     name = "recette"
     expected_tag = WORKSPACE_VERSION
+    node_port = 30080
 
     def test_replicas(self):
         self.assertEqual(self.api["spec"]["replicas"], 2)
@@ -458,6 +459,8 @@ class Recette(Overlay, unittest.TestCase):
 class Dev(Overlay, unittest.TestCase):
     name = "dev"
     expected_tag = "dev"
+    # NodePorts are cluster-wide: dev must not take recette's.
+    node_port = 30081
 
     def test_one_replica_each_and_debug_logs(self):
         self.assertEqual(self.api["spec"]["replicas"], 1)
