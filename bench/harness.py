@@ -1,0 +1,695 @@
+#!/usr/bin/env python3
+"""The bench harness behind `make bench` (and `make bench-smoke`): starts each server pinned
+to one core, loads it from the other core, reads CPU and memory from /proc, and writes a
+table (stdout), JSON and an SVG chart. Standard library only. Called by bench/run.sh."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CLK = os.sysconf("SC_CLK_TCK")
+SERVER_CORE, LOAD_CORE = "1", "0"
+CONNECTIONS = 64
+
+# Targets of issue 11, reported as PASS/MISS, never asserted by a timed test.
+TARGETS = {
+    "health_rps_vs_nginx": (">=", 0.8, "/health req/s : API ÷ NGINX statique"),
+    "cpu_per_req_vs_nginx_health": ("<=", 1.25, "CPU/requête /health : API ÷ NGINX"),
+    "cpu_per_req_vs_nginx_root": ("<=", 1.25, "CPU/requête / : API ÷ NGINX (journalisés)"),
+    "rps_vs_fastapi_health": (">=", 10.0, "/health req/s : API ÷ FastAPI"),
+    "rps_vs_fastapi_root": (">=", 10.0, "/ req/s : API ÷ FastAPI"),
+    "p99_ms_health": ("<=", 1.5, "p99 /health de l'API (ms)"),
+    "p99_ms_root": ("<=", 1.5, "p99 / de l'API (ms)"),
+    "rss_mb": ("<=", 12.0, "RSS de l'API après la charge (Mo)"),
+    "start_ms": ("<=", 20.0, "Démarrage → premier /health (ms)"),
+    "api_image_mb": ("<=", 15.0, "Image datapress-api (Mo)"),
+    "proxy_hop_keep": (">=", 0.7, "/api/health via le front ÷ /health direct"),
+}
+
+# What a bare Salvo app measured on these machines, as the issue reports it.
+ISSUE_REFERENCE = {
+    "bare_health_rps_vs_nginx": "0.72–0.76",
+    "bare_rps_vs_fastapi": "9–10",
+    "bare_p99_ms": "1.0–1.1",
+    "bare_rss_mb": "7",
+    "bare_start_ms": "< 7",
+}
+
+LABELS = {
+    "nginx": "NGINX statique (limite pratique)",
+    "api": "API DataPress (release)",
+    "bare": "Salvo nu (sans middleware)",
+    "fastapi": "FastAPI + uvicorn (pile d'origine)",
+    "proxy": "API via le front NGINX",
+}
+
+
+def log(msg: str) -> None:
+    print(f"\033[1;34m==>\033[0m {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- /proc readings -------------------------------------------------------------------
+
+
+def proc_tree(pid: int) -> list[int]:
+    """The process and all its descendants (NGINX's workers, for instance)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of every process in the tree, in clock ticks."""
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total
+
+
+def rss_kb(pid: int) -> int:
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def threads(pid: int) -> list[str]:
+    names = []
+    for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            names.append(f.read().strip())
+    return names
+
+
+def core_busy() -> dict[str, int]:
+    """Busy ticks per core (everything but idle and iowait), from /proc/stat."""
+    busy = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *vals = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                v = [int(x) for x in vals[:8]]
+                busy[name[3:]] = sum(v) - v[3] - v[4]
+    return busy
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+# --- HTTP -------------------------------------------------------------------------------
+
+
+def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def first_ok(port: int, path: str, deadline: float) -> bool:
+    """Polls as fast as the kernel refuses connections: one raw request per attempt."""
+    req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+    while time.perf_counter() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(req)
+                if s.recv(64).startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.0005)
+    return False
+
+
+# --- Servers ----------------------------------------------------------------------------
+
+
+def clean_env() -> dict:
+    """The caller's environment without settings that would change what is measured."""
+    drop = ("DATAPRESS_", "APP_", "DB_PASSWORD", "RUST_LOG", "OTEL_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+class Server:
+    """One server process pinned to the server core, its output in a log file."""
+
+    def __init__(self, name: str, cmd: list[str], port: int, log_path: Path, env: dict | None = None,
+                 stop_signal: int = signal.SIGTERM, probe: str = "/health"):
+        self.name, self.cmd, self.port, self.log_path = name, cmd, port, log_path
+        self.env, self.stop_signal, self.probe = env, stop_signal, probe
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> float:
+        """Starts the process; returns seconds from spawn to the first 200 on the probe."""
+        log_f = open(self.log_path, "ab")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *self.cmd], stdout=log_f,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env={**clean_env(), **(self.env or {})}, start_new_session=True)
+        log_f.close()
+        ok = first_ok(self.port, self.probe, t0 + timeout)
+        elapsed = time.perf_counter() - t0
+        if not ok or self.proc.poll() is not None:
+            self.stop()
+            tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+            raise RuntimeError(f"{self.name} did not answer {self.probe} on :{self.port}\n" + "\n".join(tail))
+        return elapsed
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(self.stop_signal)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class Suite:
+    """Builds the servers under test from the command line's binaries and paths."""
+
+    def __init__(self, args: argparse.Namespace, work: Path):
+        self.a, self.work = args, work
+
+    def _dir(self, name: str) -> Path:
+        d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.work))
+        d.chmod(0o755)
+        return d
+
+    def nginx_static(self, port: int) -> Server:
+        d = self._dir("nginx")
+        conf = (BENCH / "nginx/static.conf").read_text().replace("__PORT__", str(port)).replace("__DIR__", str(d))
+        (d / "nginx.conf").write_text(conf)
+        return Server("nginx", [self.a.nginx, "-e", "stderr", "-p", str(d), "-c", str(d / "nginx.conf")],
+                      port, d / "server.log", stop_signal=signal.SIGTERM)
+
+    def api(self, port: int, name: str = "api") -> Server:
+        d = self._dir(name)
+        env = {"APP_ENV": "bench", "DATAPRESS_LISTEN": f"127.0.0.1:{port}",
+               "DATAPRESS_METRICS_LISTEN": f"127.0.0.1:{free_port()}", "DATAPRESS_DRAIN_SECONDS": "0",
+               "DATAPRESS_LOG_FORMAT": "json"}
+        return Server(name, [self.a.api_bin], port, d / "server.log", env=env)
+
+    def bare(self, port: int) -> Server:
+        d = self._dir("bare")
+        return Server("bare", [self.a.bare_bin], port, d / "server.log", env={"DATAPRESS_LISTEN": f"127.0.0.1:{port}"})
+
+    def fastapi(self, port: int) -> Server:
+        d = self._dir("fastapi")
+        cmd = [self.a.python, "-m", "uvicorn", "app:app", "--app-dir", str(BENCH / "fastapi"), "--host", "127.0.0.1",
+               "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
+        return Server("fastapi", cmd, port, d / "server.log")
+
+    def front(self) -> Server:
+        d = self._dir("front")
+        return Server("front", [self.a.nginx, "-e", "stderr", "-c", self.a.front_conf, "-g", "daemon off;"],
+                      self.a.front_port, d / "server.log", stop_signal=signal.SIGTERM, probe="/healthz")
+
+    def available(self) -> list[str]:
+        names = ["nginx", "api"]
+        if self.a.bare_bin:
+            names.append("bare")
+        if self.a.python:
+            names.append("fastapi")
+        if self.a.front_conf:
+            names.append("proxy")
+        return names
+
+
+# --- Load -------------------------------------------------------------------------------
+
+
+def run_wrk(wrk: str, url: str, seconds: float) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(["taskset", "-c", LOAD_CORE, wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "2s",
+                        "-s", str(BENCH / "wrk-report.lua"), url],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((l for l in p.stdout.splitlines() if l.startswith("WRK-JSON ")), None)
+    if p.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed on {url}: {p.stdout}{p.stderr}")
+    r = json.loads(line[len("WRK-JSON "):])
+    r["loadgen_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return r
+
+
+def measure(wrk: str, port: int, path: str, seconds: float, servers: dict[str, Server]) -> dict:
+    """One bounded load run; the server side's CPU comes from /proc, not from the generator."""
+    cpu0 = {n: cpu_ticks(s.pid) for n, s in servers.items()}
+    core0, t0 = core_busy(), time.perf_counter()
+    w = run_wrk(wrk, f"http://127.0.0.1:{port}{path}", seconds)
+    wall = time.perf_counter() - t0
+    core1 = core_busy()
+    cpu1 = {n: cpu_ticks(s.pid) for n, s in servers.items()}
+    reqs = w["requests"]
+    dur = w["duration_us"] / 1e6
+    cpu_s = {n: (cpu1[n] - cpu0[n]) / CLK for n in servers}
+    server_core_s = (core1[SERVER_CORE] - core0[SERVER_CORE]) / CLK
+    load_core_s = (core1[LOAD_CORE] - core0[LOAD_CORE]) / CLK
+    return {
+        "path": path,
+        "requests": reqs,
+        "rps": reqs / dur if dur else 0.0,
+        "p50_ms": w["latency_us"]["p50"] / 1000,
+        "p90_ms": w["latency_us"]["p90"] / 1000,
+        "p99_ms": w["latency_us"]["p99"] / 1000,
+        "max_ms": w["latency_us"]["max"] / 1000,
+        "errors": sum(w["errors"].values()),
+        "error_detail": w["errors"],
+        "cpu_us_per_req": {n: (c * 1e6 / reqs if reqs else None) for n, c in cpu_s.items()},
+        "server_cpu_us_per_req": (sum(cpu_s.values()) * 1e6 / reqs) if reqs else None,
+        "server_cpu_cores": sum(cpu_s.values()) / wall,
+        # Another process on the server's core would bias the run: report how much there was.
+        "foreign_on_server_core_pct": max(0.0, server_core_s - sum(cpu_s.values())) / wall * 100,
+        "loadgen_cpu_cores": w["loadgen_cpu_s"] / wall,
+        "load_core_busy_pct": load_core_s / wall * 100,
+    }
+
+
+def median_of(runs: list[dict]) -> dict:
+    keys = ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_us_per_req", "foreign_on_server_core_pct",
+            "loadgen_cpu_cores", "load_core_busy_pct", "server_cpu_cores")
+    m = {k: statistics.median(r[k] for r in runs) for k in keys}
+    m["errors"] = sum(r["errors"] for r in runs)
+    m["requests"] = sum(r["requests"] for r in runs)
+    m["path"] = runs[0]["path"]
+    m["cpu_us_per_req"] = {n: statistics.median(r["cpu_us_per_req"][n] for r in runs) for n in runs[0]["cpu_us_per_req"]}
+    return m
+
+
+# --- Response checks ----------------------------------------------------------------------
+
+
+def check_routes(port: int, paths: dict[str, str]) -> list[str]:
+    """The servers must answer the same JSON before their numbers mean anything."""
+    problems = []
+    st, hd, body = http_get(port, paths["/health"])
+    if st != 200 or json.loads(body) != {"status": "ok"}:
+        problems.append(f"{paths['/health']} → {st} {body[:80]!r}")
+    st, hd, body = http_get(port, paths["/"])
+    try:
+        doc = json.loads(body)
+        ok = st == 200 and doc.get("service") == "api" and doc.get("version") and str(doc.get("ts", "")).endswith(("Z", "+00:00"))
+    except ValueError:
+        ok = False
+    if not ok:
+        problems.append(f"{paths['/']} → {st} {body[:120]!r}")
+    if not hd.get("content-type", "").startswith("application/json"):
+        problems.append(f"{paths['/']} content-type {hd.get('content-type')}")
+    return problems
+
+
+# --- Sizes ------------------------------------------------------------------------------
+
+
+def image_size_mb(ref: str) -> tuple[float | None, str]:
+    if not shutil.which("docker"):
+        return None, "non construite (pas de Docker)"
+    try:
+        p = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", ref], capture_output=True,
+                           text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return None, "non mesurée (Docker ne répond pas)"
+    if p.returncode != 0:
+        return None, "non construite" if "No such image" in p.stderr or "No such object" in p.stderr \
+            else "non mesurée (moteur Docker arrêté)"
+    return int(p.stdout.strip()) / 1e6, ""
+
+
+def dir_size_mb(path: str) -> float:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            fp = os.path.join(dirpath, f)
+            if not os.path.islink(fp):
+                total += os.path.getsize(fp)
+    return total / 1e6
+
+
+# --- Chart --------------------------------------------------------------------------------
+
+
+def svg_chart(results: dict, meta: dict) -> str:
+    """Two panels of horizontal bars: requests/s and server CPU per request, per route."""
+    order = [n for n in ("nginx", "api", "bare", "proxy", "fastapi") if n in results["servers"]]
+    colors = {"/health": "#2b6cb0", "/": "#dd8a1f"}
+    width, label_w, bar_h, gap = 940, 300, 16, 14
+    panel_h = len(order) * (2 * bar_h + gap) + 50
+    height = 70 + 2 * panel_h + 40
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           'font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" '
+           'aria-label="Banc de performance DataPress">',
+           f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+           f'<text x="20" y="28" font-size="17" font-weight="bold">Banc DataPress : 64 connexions, serveur sur 1 cœur '
+           f'(médiane de {meta["runs"]} mesures)</text>',
+           f'<text x="20" y="48" fill="#555">{_esc(meta["machine"])} · {meta["date"]} · révision {meta["revision"][:12]}</text>']
+    legend_x = width - 230
+    for i, (route, c) in enumerate(colors.items()):
+        out.append(f'<rect x="{legend_x + i * 110}" y="56" width="12" height="12" fill="{c}"/>'
+                   f'<text x="{legend_x + 18 + i * 110}" y="67">{route}</text>')
+
+    def panel(y0: float, title: str, value, fmt) -> None:
+        vals = [value(n, r) for n in order for r in ("/health", "/")]
+        vmax = max([v for v in vals if v] or [1])
+        scale = (width - label_w - 110) / vmax
+        out.append(f'<text x="20" y="{y0 + 20}" font-size="15" font-weight="bold">{_esc(title)}</text>')
+        y = y0 + 36
+        for n in order:
+            out.append(f'<text x="{label_w - 10}" y="{y + bar_h + 4}" text-anchor="end">{_esc(LABELS[n])}</text>')
+            for r in ("/health", "/"):
+                v = value(n, r)
+                w = (v or 0) * scale
+                out.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colors[r]}"/>')
+                out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h - 4}" fill="#222">'
+                           f'{fmt(v) if v is not None else "n/d"}</text>')
+                y += bar_h
+            y += gap
+
+    rps = lambda n, r: results["servers"][n]["routes"].get(r, {}).get("rps")  # noqa: E731
+    cpu = lambda n, r: results["servers"][n]["routes"].get(r, {}).get("server_cpu_us_per_req")  # noqa: E731
+    panel(70, "Requêtes par seconde (plus c'est long, mieux c'est)", rps, lambda v: f"{v:,.0f}".replace(",", " "))
+    panel(70 + panel_h, "CPU serveur par requête, en µs (plus c'est court, mieux c'est)", cpu, lambda v: f"{v:.1f}")
+    out.append(f'<text x="20" y="{height - 14}" fill="#555" font-size="11">Générateur de charge wrk épinglé sur l\'autre '
+               'cœur ; « via le front » = NGINX du front + API sur le même cœur. Source : make bench.</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _esc(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- Report -------------------------------------------------------------------------------
+
+
+def verdict(key: str, value: float | None) -> str:
+    if value is None:
+        return "N/A"
+    op, target, _ = TARGETS[key]
+    return "PASS" if (value >= target if op == ">=" else value <= target) else "MISS"
+
+
+def ratios(res: dict) -> dict:
+    s = res["servers"]
+
+    def route(name: str, r: str, k: str):
+        return s.get(name, {}).get("routes", {}).get(r, {}).get(k)
+
+    def div(a, b):
+        return a / b if a is not None and b else None
+
+    out = {
+        "health_rps_vs_nginx": div(route("api", "/health", "rps"), route("nginx", "/health", "rps")),
+        "cpu_per_req_vs_nginx_health": div(route("api", "/health", "server_cpu_us_per_req"),
+                                           route("nginx", "/health", "server_cpu_us_per_req")),
+        "cpu_per_req_vs_nginx_root": div(route("api", "/", "server_cpu_us_per_req"),
+                                         route("nginx", "/", "server_cpu_us_per_req")),
+        "rps_vs_fastapi_health": div(route("api", "/health", "rps"), route("fastapi", "/health", "rps")),
+        "rps_vs_fastapi_root": div(route("api", "/", "rps"), route("fastapi", "/", "rps")),
+        "p99_ms_health": route("api", "/health", "p99_ms"),
+        "p99_ms_root": route("api", "/", "p99_ms"),
+        "rss_mb": s.get("api", {}).get("rss_after_load_mb"),
+        "start_ms": s.get("api", {}).get("start_ms_median"),
+        "api_image_mb": res["sizes"].get("image datapress-api", {}).get("mb"),
+        "proxy_hop_keep": div(route("proxy", "/health", "rps"), route("api", "/health", "rps")),
+    }
+    info = {
+        "bare_health_rps_vs_nginx": div(route("bare", "/health", "rps"), route("nginx", "/health", "rps")),
+        "bare_rps_vs_fastapi_health": div(route("bare", "/health", "rps"), route("fastapi", "/health", "rps")),
+        "api_vs_bare_health_rps": div(route("api", "/health", "rps"), route("bare", "/health", "rps")),
+        "api_vs_bare_root_rps": div(route("api", "/", "rps"), route("bare", "/", "rps")),
+        "root_rps_vs_nginx": div(route("api", "/", "rps"), route("nginx", "/", "rps")),
+        "proxy_hop_keep_root": div(route("proxy", "/", "rps"), route("api", "/", "rps")),
+        "bare_p99_ms_health": route("bare", "/health", "p99_ms"),
+        "bare_rss_mb": s.get("bare", {}).get("rss_after_load_mb"),
+        "bare_start_ms": s.get("bare", {}).get("start_ms_median"),
+    }
+    return {"targets": {k: {"value": v, "op": TARGETS[k][0], "target": TARGETS[k][1], "label": TARGETS[k][2],
+                            "verdict": verdict(k, v)} for k, v in out.items()},
+            "informative": info}
+
+
+def fmt(v, spec: str = ".2f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def print_report(res: dict) -> None:
+    m = res["meta"]
+    print(f"\nDataPress bench ({m['mode']}) — {m['date']} — {m['machine']}")
+    print(f"server on core {SERVER_CORE}, load generator (wrk -t1 -c{CONNECTIONS}) on core {LOAD_CORE}, "
+          f"{m['runs']}×{m['seconds']}s per route, median; load average before {m['loadavg_before']}, "
+          f"after {m['loadavg_after']}")
+    hdr = f"{'server':<34}{'route':<13}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'err':>5}{'CPU µs/req':>11}" \
+          f"{'gen core':>9}{'foreign':>8}{'RSS MB':>8}{'start ms':>9}"
+    print("\n" + hdr + "\n" + "-" * len(hdr))
+    for name, s in res["servers"].items():
+        for r, v in s["routes"].items():
+            print(f"{LABELS[name]:<34}{v['path']:<13}{v['rps']:>10.0f}{v['p50_ms']:>8.3f}{v['p99_ms']:>8.3f}"
+                  f"{v['errors']:>5}{fmt(v['server_cpu_us_per_req'], '.1f'):>11}{v['load_core_busy_pct']:>8.0f}%"
+                  f"{v['foreign_on_server_core_pct']:>7.1f}%{fmt(s.get('rss_after_load_mb'), '.1f'):>8}"
+                  f"{fmt(s.get('start_ms_median'), '.1f'):>9}")
+    print("\n'gen core' = busy share of the load generator's core (≈100 % means wrk was the limit); "
+          "'foreign' = CPU of other processes on the server's core during the run.")
+    print(f"\n{'target':<48}{'measured':>10}  {'goal':>8}  verdict")
+    for k, t in res["ratios"]["targets"].items():
+        print(f"{t['label']:<48}{fmt(t['value']):>10}  {t['op']} {t['target']:<5}  {t['verdict']}")
+    print("\ninformative (issue's bare-Salvo reference in brackets):")
+    ref = {"bare_health_rps_vs_nginx": "0.72–0.76", "bare_rps_vs_fastapi_health": "9–10", "bare_p99_ms_health": "1.0–1.1",
+           "bare_rss_mb": "7", "bare_start_ms": "< 7"}
+    for k, v in res["ratios"]["informative"].items():
+        print(f"  {k:<32}{fmt(v):>8}" + (f"  [{ref[k]}]" if k in ref else ""))
+    print("\nsizes:")
+    for k, v in res["sizes"].items():
+        print(f"  {k:<36}{fmt(v['mb'], '.1f') + ' MB' if v['mb'] is not None else v['note']}")
+    if res.get("cross_check"):
+        print("\noha cross-check (/health, one run each):")
+        for k, v in res["cross_check"].items():
+            print(f"  {k:<36}{v}")
+
+
+# --- Main ---------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 1024 / 1024
+    return f"{model}, {os.cpu_count()} cœurs, {mem:.0f} Gio, Linux {platform.release()}"
+
+
+def version_of(cmd: list[str]) -> str:
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (p.stdout + p.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def bench_server(a, suite: Suite, name: str, runs: int, seconds: float, warmup: float) -> dict:
+    """Starts one server (or the front + API pair), checks its answers, loads each route."""
+    if name == "proxy":
+        api = suite.api(a.front_api_port, name="proxy-api")
+        servers = {"front": suite.front(), "api": api}
+        api.start()
+        servers["front"].start()
+        port, paths = a.front_port, {"/health": "/api/health", "/": "/api/"}
+    else:
+        port = free_port()
+        servers = {name: getattr(suite, {"nginx": "nginx_static"}.get(name, name))(port)}
+        servers[name].start()
+        paths = {"/health": "/health", "/": "/"}
+    out: dict = {"routes": {}}
+    try:
+        problems = check_routes(port, paths)
+        if problems:
+            raise RuntimeError(f"{name}: wrong answers: {'; '.join(problems)}")
+        for route in ("/health", "/"):
+            log(f"{name}: {paths[route]} ({runs}×{seconds}s after {warmup}s warm-up)")
+            run_wrk(a.wrk, f"http://127.0.0.1:{port}{paths[route]}", warmup)
+            res = [measure(a.wrk, port, paths[route], seconds, servers) for _ in range(runs)]
+            out["routes"][route] = {**median_of(res), "runs": res}
+        main = servers.get("api") or servers[name]
+        out["rss_after_load_mb"] = rss_kb(main.pid) / 1024
+        out["rss_after_load_mb_by_process"] = {n: rss_kb(s.pid) / 1024 for n, s in servers.items()}
+        out["threads"] = threads(main.pid)
+        out["processes"] = len(proc_tree(main.pid))
+        if a.oha and name in ("nginx", "api"):
+            out["oha"] = run_oha(a.oha, f"http://127.0.0.1:{port}/health", seconds)
+    finally:
+        for s in servers.values():
+            s.stop()
+        for s in servers.values():
+            (Path(a.out) / "logs").mkdir(parents=True, exist_ok=True)
+            lines = s.log_path.read_text(errors="replace").splitlines() if s.log_path.exists() else []
+            (Path(a.out) / "logs" / f"{name}-{s.name}.log").write_text("\n".join(lines[-40:]) + "\n")
+            out.setdefault("log_lines", {})[s.name] = len(lines)
+            shutil.rmtree(s.log_path.parent, ignore_errors=True)
+    return out
+
+
+def run_oha(oha: str, url: str, seconds: float) -> dict:
+    p = subprocess.run(["taskset", "-c", LOAD_CORE, oha, "--no-tui", "--output-format", "json", "-c", str(CONNECTIONS),
+                        "-z", f"{seconds}s", url], capture_output=True, text=True, timeout=seconds + 60)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip()[-300:]}
+    d = json.loads(p.stdout)
+    return {"rps": d["summary"]["requestsPerSec"], "p50_ms": d["latencyPercentiles"]["p50"] * 1000,
+            "p99_ms": d["latencyPercentiles"]["p99"] * 1000, "success_rate": d["summary"]["successRate"]}
+
+
+def start_times(suite: Suite, name: str, n: int) -> list[float]:
+    make = getattr(suite, {"nginx": "nginx_static"}.get(name, name))
+    times = []
+    for _ in range(n):
+        s = make(free_port())
+        try:
+            times.append(s.start() * 1000)
+        finally:
+            s.stop()
+            shutil.rmtree(s.log_path.parent, ignore_errors=True)
+    return times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mode", choices=("full", "smoke"), default="full")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--wrk", required=True)
+    ap.add_argument("--oha")
+    ap.add_argument("--nginx", required=True)
+    ap.add_argument("--api-bin", required=True)
+    ap.add_argument("--bare-bin")
+    ap.add_argument("--python", help="the FastAPI venv's python")
+    ap.add_argument("--front-conf", help="the front's nginx.conf rendered for 127.0.0.1")
+    ap.add_argument("--front-port", type=int)
+    ap.add_argument("--front-api-port", type=int)
+    ap.add_argument("--skipped", action="append", default=[], help="NAME=reason, reported as not measured")
+    ap.add_argument("--image", action="append", default=[], help="image reference to size")
+    a = ap.parse_args()
+
+    full = a.mode == "full"
+    runs, seconds, warmup, starts = (3, 10, 2, 7) if full else (1, 1, 0.5, 2)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="datapress-bench-"))
+    work.chmod(0o755)
+    suite = Suite(a, work)
+    res: dict = {"meta": {
+        "mode": a.mode, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(), "runs": runs, "seconds": seconds, "warmup_seconds": warmup, "connections": CONNECTIONS,
+        "server_core": SERVER_CORE, "load_core": LOAD_CORE, "loadavg_before": loadavg(),
+        "revision": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                   text=True).stdout.strip() or "unknown",
+        "versions": {"wrk": version_of([a.wrk, "-v"]), "nginx": version_of([a.nginx, "-v"]),
+                     "rustc": version_of(["rustc", "--version"]),
+                     "python": version_of([a.python, "--version"]) if a.python else None,
+                     "oha": version_of([a.oha, "--version"]) if a.oha else None},
+        "skipped": dict(s.split("=", 1) for s in a.skipped),
+    }, "servers": {}, "sizes": {}}
+
+    failed = []
+    try:
+        for name in suite.available():
+            try:
+                res["servers"][name] = bench_server(a, suite, name, runs, seconds, warmup)
+                if name != "proxy":
+                    log(f"{name}: {starts} starts to the first /health")
+                    st = start_times(suite, name, starts)
+                    res["servers"][name]["start_ms"] = st
+                    res["servers"][name]["start_ms_median"] = statistics.median(st)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                failed.append(f"{name}: {e}")
+                log(f"FAILED {name}: {e}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    sizes = {"binary datapress-api": a.api_bin, "binary salvo-bare": a.bare_bin, "binary nginx": a.nginx}
+    for k, path in sizes.items():
+        res["sizes"][k] = {"mb": os.path.getsize(path) / 1e6, "note": ""} if path and os.path.exists(path) \
+            else {"mb": None, "note": "non construit"}
+    if a.python:
+        venv = str(Path(a.python).parent.parent)
+        res["sizes"]["venv FastAPI (installé)"] = {"mb": dir_size_mb(venv), "note": ""}
+    for ref in a.image:
+        mb, note = image_size_mb(ref)
+        res["sizes"][f"image {ref.split(':')[0]}"] = {"mb": mb, "note": note, "ref": ref}
+    if full:
+        res["cross_check"] = {f"oha {n}": res["servers"][n].get("oha") for n in ("nginx", "api") if n in res["servers"]}
+        a_oha, n_oha = (res["cross_check"].get(f"oha {n}") or {} for n in ("api", "nginx"))
+        if a_oha.get("rps") and n_oha.get("rps"):
+            res["cross_check"]["oha api/nginx /health"] = round(a_oha["rps"] / n_oha["rps"], 3)
+    res["meta"]["loadavg_after"] = loadavg()
+    res["ratios"] = ratios(res)
+    res["failed"] = failed
+
+    (out / "results.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+    (out / "bench.svg").write_text(svg_chart(res, res["meta"]))
+    print_report(res)
+    print(f"\nJSON: {out / 'results.json'}\nchart: {out / 'bench.svg'}")
+
+    # The smoke proves the harness works end to end: every server answered, no errors.
+    errors = [f"{n} {r}: {v['errors']} errors" for n, s in res["servers"].items() for r, v in s["routes"].items()
+              if v["errors"] or not v["requests"]]
+    for problem in failed + errors:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    return 1 if failed or (errors and not full) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `make bench`: the API against NGINX static (the practical limit), FastAPI + uvicorn (the
+# seed's stack), a bare Salvo app and the front's proxy hop; `--smoke` (`make bench-smoke`,
+# suite `bench`): a few seconds of the same harness, with wrk only and no extra build.
+# Servers run on core 1, the load generator on core 0, on 127.0.0.1, bounded in time.
+# Output: a table on stdout, build/bench/{results.json,bench.svg,report.txt} (smoke: build/bench/smoke/).
+# Env: DP_API_BIN=path  measure this API binary instead of building or finding one.
+set -euo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+mode=full
+case ${1:-} in
+  --smoke) mode=smoke ;;
+  "") ;;
+  *) die "usage: bench/run.sh [--smoke]" ;;
+esac
+(($(nproc) >= 2)) || skip "the bench needs two cores (server and load generator pinned apart); this machine has $(nproc)"
+
+ensure_apt wrk nginx
+"$DP_ROOT/scripts/bootstrap.sh"
+target=${CARGO_TARGET_DIR:-$DP_ROOT/target}
+out=$DP_BUILD/bench
+args=()
+
+if [[ $mode == full ]]; then
+  log "cargo build --release -p datapress-api -p salvo-bare"
+  (cd "$DP_ROOT" && cargo build --release --locked -p datapress-api -p salvo-bare)
+  api_bin=${DP_API_BIN:-$target/release/datapress-api}
+  args+=(--bare-bin "$target/release/salvo-bare" --oha "$(cargo_tool oha 1.16.0)")
+else
+  out=$out/smoke
+  # Build nothing `make test` does not build: prefer the images suite's release binary.
+  api_bin=${DP_API_BIN:-}
+  for candidate in "$DP_BUILD/images/target/release/datapress-api" "$target/release/datapress-api"; do
+    [[ -z $api_bin && -x $candidate ]] && api_bin=$candidate
+  done
+  if [[ -z $api_bin ]]; then
+    log "no release API binary yet: cargo build --release -p datapress-api"
+    (cd "$DP_ROOT" && cargo build --release --locked -p datapress-api)
+    api_bin=$target/release/datapress-api
+  fi
+  if [[ -x $target/release/salvo-bare ]]; then
+    args+=(--bare-bin "$target/release/salvo-bare")
+  else
+    args+=(--skipped "bare=not built (make bench builds it)")
+  fi
+fi
+[[ -x $api_bin ]] || die "no API binary at $api_bin"
+
+# The seed's original stack, from the Python package index, pinned.
+mapfile -t reqs < <(grep -v '^\s*#' "$DP_ROOT/bench/fastapi/requirements.txt" | grep .)
+venv=$(py_venv bench-fastapi "${reqs[@]}")
+args+=(--python "$venv/bin/python")
+
+# The proxy hop: the front's real nginx.conf with the Kubernetes upstream shape (keepalive pool),
+# pointed at a bench API; one worker, since it shares the server core with that API.
+work=$(mktemp -d "${TMPDIR:-/tmp}/datapress-bench-front.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work"
+mkdir -p "$work/upstream.d" "$work/run" "$work/site"
+front_port=$(free_port)
+front_api_port=$(free_port)
+front_nginx_conf "$work/nginx.conf" "$front_port" "$work/upstream.d" "$work/site" "$work/run"
+sed -i 's/^worker_processes auto;$/worker_processes 1;/' "$work/nginx.conf"
+grep -q '^worker_processes 1;$' "$work/nginx.conf" || die "front nginx.conf: no 'worker_processes auto;' line to pin"
+sed "s/server datapress-api:80;/server 127.0.0.1:$front_api_port;/" \
+  "$DP_ROOT/front/nginx/upstream.d/kubernetes.conf.example" >"$work/upstream.d/api.conf"
+grep -q "server 127.0.0.1:$front_api_port;" "$work/upstream.d/api.conf" ||
+  die "front/nginx/upstream.d/kubernetes.conf.example no longer names datapress-api:80"
+/usr/sbin/nginx -t -q -e stderr -c "$work/nginx.conf"
+args+=(--front-conf "$work/nginx.conf" --front-port "$front_port" --front-api-port "$front_api_port")
+
+version=$(workspace_version)
+mkdir -p "$out"
+log "bench ($mode): load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+# The harness itself (and its health polling) stays off the server's core.
+taskset -c 0 python3 "$DP_ROOT/bench/harness.py" --mode "$mode" --out "$out" --wrk "$(command -v wrk)" \
+  --nginx /usr/sbin/nginx --api-bin "$api_bin" \
+  --image "datapress-api:$version" --image "datapress-front:$version" "${args[@]}" | tee "$out/report.txt"
