@@ -122,3 +122,17 @@ npm_deps() {
 CHROMIUM_FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync)
 ensure_chromium() { command -v chromium >/dev/null || ensure_apt chromium; }
+
+# The front's shipped nginx.conf made runnable by a test on 127.0.0.1: only the listen port,
+# pid/temp paths, upstream directory and site root change (9 lines; fails if the file changed
+# shape). Copies mime.types beside it. front_nginx_conf OUT PORT UPSTREAM_DIR SITE_DIR RUN_DIR
+front_nginx_conf() {
+  local out=$1 port=$2 upstream=$3 site=$4 run=$5 src="$DP_ROOT/front/nginx/nginx.conf" changed
+  sed -e "s#^\(pid\|    [a-z_]*_temp_path\) /tmp/#\1 $run/#" \
+    -e "s#^\(    include\) /etc/nginx/upstream.d/#\1 $upstream/#" \
+    -e "s#^\(        listen\) 8080 #\1 127.0.0.1:$port #" \
+    -e "s#^\(        root\) /usr/share/nginx/html;#\1 $site;#" "$src" >"$out"
+  cp "$DP_ROOT/front/nginx/mime.types" "$(dirname "$out")/"
+  changed=$(diff "$src" "$out" | grep -c '^>' || true)
+  [[ $changed == 9 ]] || die "rendering front/nginx/nginx.conf changed $changed lines instead of 9"
+}
