@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds datapress-api and datapress-front offline: release binary from cargo, a minimal
+# rootfs from Debian packages (mmdebstrap), deterministic layers (assemble.py), then
+# FROM scratch with Docker's classic builder. Same inputs + SOURCE_DATE_EPOCH = same layers.
+# Usage: images/build.sh            (tags <workspace version> and the contract's extra tags)
+# Env:   DATAPRESS_IMAGE_TAGS="a b"  tags to apply instead
+#        DATAPRESS_IMAGES_WORK=DIR   work directory (default build/images)
+#        CARGO_TARGET_DIR=DIR        cargo target directory (default build/images/target)
+#        DATAPRESS_IMAGES_NO_CACHE=1 docker build --no-cache
+set -euo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+contract="$DP_ROOT/images/contract.json"
+cfield() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [d:=d[k] for k in sys.argv[2:]]; print(" ".join(d) if isinstance(d, list) else d)' "$contract" "$@"; }
+
+version=$(workspace_version)
+revision=$(git_revision)
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$DP_ROOT" log -1 --format=%ct)}
+work=${DATAPRESS_IMAGES_WORK:-$DP_BUILD/images}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$work/target}
+tags=${DATAPRESS_IMAGE_TAGS:-"$version $(cfield extraTags)"}
+mkdir -p "$work"
+
+ensure_apt mmdebstrap binutils
+ensure_docker
+"$DP_ROOT/scripts/bootstrap.sh"
+
+# --- 1. The release binary, with its dependency list embedded when cargo-auditable builds.
+log "building datapress-api (release, revision ${revision:0:12}, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+# Build paths must not leak into the binary, or two target dirs would give two binaries.
+export RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$DP_ROOT=/src --remap-path-prefix=$CARGO_TARGET_DIR=/target"
+export DATAPRESS_REVISION=$revision
+cargo_cmd=(build)
+if auditable=$(cargo_tool cargo-auditable 0.7.7 2>/dev/null); then
+  export PATH="$(dirname "$auditable"):$PATH"
+  cargo_cmd=(auditable build)
+else
+  warn "cargo-auditable could not be built: the binary will not carry its dependency list"
+fi
+(cd "$DP_ROOT" && cargo "${cargo_cmd[@]}" --release --locked -p datapress-api)
+api_bin="$CARGO_TARGET_DIR/release/datapress-api"
+[[ -x $api_bin ]] || die "no binary at $api_bin"
+
+# --- 2. A Debian rootfs to pick files from; mirrors come from the machine's apt configuration.
+rootfs="$work/rootfs"
+sources=/etc/apt/sources.list.d/debian.sources
+[[ -f $sources ]] || sources=/etc/apt/sources.list
+suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+log "extracting Debian $suite packages with mmdebstrap"
+rm -rf "$rootfs"
+mmdebstrap --quiet --variant=extract --skip=cleanup/apt/cache \
+  --include=base-files,libc6,libgcc-s1,ca-certificates,nginx,nginx-common \
+  "$suite" "$rootfs" "$sources"
+
+# --- 3. The packaged site, then the layers and Dockerfiles.
+[[ -x $DP_ROOT/front/build.sh ]] || die "front/build.sh is missing: the front image needs the packaged site"
+[[ -f $DP_ROOT/front/nginx/nginx.conf ]] || die "front/nginx/nginx.conf is missing"
+rm -rf "$work/site" "$work/context"
+"$DP_ROOT/front/build.sh" "$work/site"
+python3 "$DP_ROOT/images/assemble.py" --contract "$contract" --rootfs "$rootfs" \
+  --api-bin "$api_bin" --site "$work/site" \
+  --nginx-conf "$DP_ROOT/front/nginx/nginx.conf" --upstream-conf "$DP_ROOT/front/nginx/upstream.d/api.conf" \
+  --version "$version" --revision "$revision" --epoch "$SOURCE_DATE_EPOCH" --out "$work/context"
+
+# --- 4. FROM scratch with the classic builder (no BuildKit on these machines).
+build_args=(--quiet)
+[[ ${DATAPRESS_IMAGES_NO_CACHE:-0} == 1 ]] && build_args+=(--no-cache)
+for key in api front; do
+  name=$(cfield images "$key" name)
+  tag_args=()
+  for t in $tags; do tag_args+=(-t "$name:$t"); done
+  log "docker build $name (${tags// /, })"
+  # The CLI's legacy-builder deprecation notice is noise here: show stderr only on failure.
+  DOCKER_BUILDKIT=0 docker build "${build_args[@]}" "${tag_args[@]}" "$work/context/$key" >/dev/null 2>"$work/docker-build.err" \
+    || { cat "$work/docker-build.err" >&2; die "docker build $name failed"; }
+done
+
+# --- 5. Sizes against the targets (docker image inspect .Size, 1 MB = 10^6 bytes).
+first=${tags%% *}
+for key in api:15 front:25; do
+  name=$(cfield images "${key%%:*}" name) limit=${key##*:}
+  size=$(docker image inspect -f '{{.Size}}' "$name:$first")
+  mb=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')
+  if ((size <= limit * 1000000)); then
+    log "$name:$first  $mb MB (target <= $limit MB)  layers: $(docker image inspect -f '{{len .RootFS.Layers}}' "$name:$first")"
+  else
+    warn "$name:$first  $mb MB exceeds the $limit MB target"
+  fi
+done
