@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Suite `ci`: the GitHub Actions workflows checked offline, as far as a machine without
+# GitHub can check them: actionlint (with shellcheck on every `run:`), zizmor (offline
+# audits, auditor persona, accepted findings explained in .github/zizmor.yml), shellcheck
+# of the CI scripts, and tests/ci/test_workflows.py (targets, scripts, images, overlays,
+# pins, permissions, and the recette deploy script rendered without a cluster).
+set -euo pipefail
+# shellcheck source=scripts/ci/common.sh
+. "$(dirname "$0")/../../scripts/ci/common.sh"
+
+ACTIONLINT_VERSION=v1.7.12
+ZIZMOR_VERSION=1.32.0
+
+cd "$DP_ROOT"
+command -v go >/dev/null || skip "Go is needed to build actionlint from the Go module proxy"
+command -v shellcheck >/dev/null || ensure_apt shellcheck
+actionlint=$(go_tool github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" actionlint)
+zizmor="$(py_venv zizmor "zizmor==$ZIZMOR_VERSION")/bin/zizmor"
+
+log "actionlint $ACTIONLINT_VERSION (shellcheck $(shellcheck --version | sed -n 's/^version: //p'))"
+"$actionlint" -shellcheck "$(command -v shellcheck)"
+
+log "zizmor $ZIZMOR_VERSION --offline --persona auditor"
+"$zizmor" --offline --persona auditor --no-progress --config .github/zizmor.yml .github
+
+log "shellcheck of the CI and deploy scripts"
+shellcheck -x scripts/ci/*.sh scripts/deploy-recette.sh tests/ci/*.sh
+
+log "pytest tests/ci"
+"$(ci_python)" -m pytest -q -p no:cacheprovider tests/ci

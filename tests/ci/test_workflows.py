@@ -1,0 +1,285 @@
+"""The GitHub Actions workflows against the repository they run in.
+
+Nothing here needs GitHub: it proves that what the workflows call exists, that they use the
+repository's own image names and overlays, that every action is pinned to a recorded SHA,
+that every job is fenced (permissions, timeout, concurrency), and that the recette deploy
+script renders the released digests without touching a cluster.
+"""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GITHUB = ROOT / ".github"
+WORKFLOW_FILES = sorted((GITHUB / "workflows").glob("*.y*ml"))
+WORKFLOWS = {p.name: yaml.safe_load(p.read_text()) for p in WORKFLOW_FILES}
+CONTRACT = json.loads((ROOT / "images" / "contract.json").read_text())
+IMAGE_NAMES = {image["name"] for image in CONTRACT["images"].values()}
+SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def triggers(workflow):
+    # PyYAML reads the bare key `on` as the boolean True.
+    return workflow.get("on", workflow.get(True)) or {}
+
+
+def jobs():
+    for name, workflow in WORKFLOWS.items():
+        for job_id, job in workflow["jobs"].items():
+            yield name, job_id, job
+
+
+def steps():
+    for name, job_id, job in jobs():
+        for step in job.get("steps", []):
+            yield name, job_id, step
+
+
+def run_blocks():
+    return [(name, job_id, step["run"]) for name, job_id, step in steps() if "run" in step]
+
+
+def make_targets():
+    text = (ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([A-Za-z0-9_-]+):", text, re.M))
+
+
+def test_the_expected_workflows_exist():
+    assert {"ci.yml", "release.yml", "deploy-recette.yml", "flake-update.yml"} <= set(WORKFLOWS)
+    dependabot = yaml.safe_load((GITHUB / "dependabot.yml").read_text())
+    ecosystems = {u["package-ecosystem"] for u in dependabot["updates"]}
+    assert {"github-actions", "cargo"} <= ecosystems
+
+
+def test_ci_has_the_documented_jobs():
+    ci = WORKFLOWS["ci.yml"]
+    assert set(ci["jobs"]) == {"rust", "nix", "manifests", "e2e", "workflows"}
+    assert {"pull_request", "push"} <= set(triggers(ci))
+    assert ci["jobs"]["e2e"]["needs"] == "nix", "e2e runs the images the nix job built"
+
+
+def test_every_make_target_called_exists():
+    targets = make_targets()
+    called = set()
+    for _, _, run in run_blocks():
+        for match in re.finditer(r"(?:^|[\s;&|(])make\s+((?:[A-Za-z0-9_-]+\s*)+)", run):
+            called.update(match.group(1).split())
+    assert called, "the workflows call no Make target"
+    missing = called - targets
+    assert not missing, f"Make targets called by workflows but absent from the Makefile: {missing}"
+
+
+def test_every_script_called_exists_and_is_executable():
+    pattern = re.compile(r"(?<![\w./-])(?:\./)?((?:scripts|tests|hack|images|bench|docs|nix|front)/[\w./-]+\.(?:sh|py))")
+    called = {m.group(1) for _, _, run in run_blocks() for m in pattern.finditer(run)}
+    assert called, "the workflows call no repository script"
+    for path in sorted(called):
+        file = ROOT / path
+        assert file.is_file(), f"{path} is called by a workflow but does not exist"
+        assert os.access(file, os.X_OK), f"{path} is not executable"
+
+
+def test_run_steps_hold_no_logic():
+    # The logic lives in Make targets and scripts that developers run too; a `run:` is one command.
+    for name, job_id, run in run_blocks():
+        lines = [line for line in run.strip().splitlines() if line.strip()]
+        assert len(lines) == 1, f"{name}/{job_id}: a run step with {len(lines)} lines: {run!r}"
+        assert not re.search(r"[;|`]|&&|\$\(|\b(if|for|while|case)\b", run), f"{name}/{job_id}: logic in YAML: {run!r}"
+        assert "${{" not in run, f"{name}/{job_id}: an expression inside run (pass it through env): {run!r}"
+
+
+def test_every_job_is_fenced():
+    for name, workflow in WORKFLOWS.items():
+        assert workflow.get("permissions") == {}, f"{name}: workflow-level permissions must be {{}}"
+    for name, job_id, job in jobs():
+        where = f"{name}/{job_id}"
+        assert "permissions" in job, f"{where}: no permissions"
+        assert job["permissions"] not in ("write-all", "read-all"), f"{where}: blanket permissions"
+        assert "concurrency" in job, f"{where}: no concurrency group"
+        if "uses" in job:
+            # A reusable-workflow call cannot carry timeout-minutes: the called jobs do.
+            called = ROOT / job["uses"].removeprefix("./")
+            for callee_id, callee in yaml.safe_load(called.read_text())["jobs"].items():
+                assert "timeout-minutes" in callee, f"{called.name}/{callee_id}: no timeout-minutes"
+        else:
+            assert isinstance(job.get("timeout-minutes"), int), f"{where}: no timeout-minutes"
+
+
+def test_write_permissions_only_where_needed():
+    allowed = {
+        ("release.yml", "publish"): {"packages", "id-token"},
+        ("flake-update.yml", "update"): {"contents", "pull-requests"},
+    }
+    for name, job_id, job in jobs():
+        writes = {scope for scope, level in (job.get("permissions") or {}).items() if level == "write"}
+        assert writes <= allowed.get((name, job_id), set()), f"{name}/{job_id} writes {writes}"
+
+
+def test_checkouts_do_not_persist_credentials():
+    for name, job_id, step in steps():
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, f"{name}/{job_id}"
+
+
+def read_pins():
+    rows = {}
+    for line in (GITHUB / "action-pins.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and SHA.match(cells[2]):
+            action, tag, sha, source = cells
+            assert source, f"{action}: where the SHA was read is not recorded"
+            rows[action] = (tag, sha)
+    return rows
+
+
+def test_every_action_is_pinned_by_a_recorded_sha():
+    pins = read_pins()
+    used = set()
+    for path in WORKFLOW_FILES:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = re.match(r"\s*(?:-\s+)?uses:\s*(\S+)(?:\s+#\s*(\S+))?\s*$", line)
+            if not match:
+                continue
+            ref, comment = match.groups()
+            where = f"{path.name}:{number}"
+            if ref.startswith("./"):
+                assert (ROOT / ref).exists(), f"{where}: {ref} does not exist"
+                continue
+            action, _, sha = ref.partition("@")
+            assert SHA.match(sha), f"{where}: {ref} is not pinned by a full commit SHA"
+            assert comment, f"{where}: {ref} has no version comment"
+            assert action in pins, f"{where}: {action} is not in .github/action-pins.md"
+            assert pins[action] == (comment, sha), f"{where}: {action}@{sha} # {comment} != recorded {pins[action]}"
+            used.add(action)
+    assert used == set(pins), f"pins recorded but unused: {set(pins) - used}"
+
+
+def test_image_names_are_the_contracts():
+    # Registry references written in the workflows name the contract's images.
+    text = "\n".join(p.read_text() for p in WORKFLOW_FILES)
+    for name in re.findall(r"ghcr\.io/[\w.-]+/([\w.-]+)", text):
+        assert name in IMAGE_NAMES, f"workflows name image {name}, the contract has {IMAGE_NAMES}"
+    # The scripts derive every name from the contract instead of writing it.
+    for script in [*sorted((ROOT / "scripts" / "ci").glob("*.sh")), ROOT / "scripts" / "deploy-recette.sh"]:
+        for name in IMAGE_NAMES:
+            assert f"{name}:" not in script.read_text(), f"{script.name} hard-codes {name}:TAG"
+
+
+def test_overlays_are_the_repositorys():
+    scripts = [*WORKFLOW_FILES, *sorted((ROOT / "scripts" / "ci").glob("*.sh")), ROOT / "scripts" / "deploy-recette.sh"]
+    named = {m for p in scripts for m in re.findall(r"overlays/([\w-]+)", p.read_text())}
+    assert named == {"recette"}, named
+    overlay = ROOT / "kustomize" / "overlays" / "recette" / "kustomization.yaml"
+    assert overlay.is_file()
+    namespace = yaml.safe_load(overlay.read_text())["namespace"]
+    deploy = (ROOT / "scripts" / "deploy-recette.sh").read_text()
+    assert f"NS={namespace}\n" in deploy, "deploy-recette.sh must target the overlay's namespace"
+
+
+def test_kind_follows_k8s_version_and_the_nodeport():
+    text = "\n".join(p.read_text() for p in WORKFLOW_FILES)
+    assert "kindest/node" not in text and not re.search(r"\b1\.3\d\.\d+\b", text), "a Kubernetes version hard-coded in a workflow"
+    kind = (ROOT / "scripts" / "ci" / "kind.sh").read_text()
+    assert "kindest/node:v$(k8s_version)" in kind
+    config = yaml.safe_load((ROOT / "scripts" / "ci" / "kind-cluster.yaml").read_text())
+    mapping = config["nodes"][0]["extraPortMappings"][0]
+    service = yaml.safe_load((ROOT / "kustomize" / "base" / "front-service.yaml").read_text())
+    node_ports = {p.get("nodePort") for p in service["spec"]["ports"]}
+    assert mapping["containerPort"] == mapping["hostPort"] and mapping["hostPort"] in node_ports
+    assert mapping["listenAddress"] == "127.0.0.1"
+
+
+def test_release_hands_digests_to_recette():
+    release = WORKFLOWS["release.yml"]
+    on = triggers(release)
+    assert on["push"]["branches"] == ["main"] and on["push"]["tags"] == ["v*"]
+    deploy_call = release["jobs"]["deploy-recette"]
+    assert deploy_call["needs"] == "publish"
+    assert deploy_call["if"] == "github.ref == 'refs/heads/main'"
+    assert deploy_call["uses"] == "./.github/workflows/deploy-recette.yml"
+    assert "secrets" not in deploy_call, "the kubeconfig comes from the recette environment, not the caller"
+    outputs = release["jobs"]["publish"]["outputs"]
+    deploy = WORKFLOWS["deploy-recette.yml"]
+    inputs = triggers(deploy)["workflow_call"]["inputs"]
+    assert set(deploy_call["with"]) == set(inputs) == set(outputs) == {"api-ref", "front-ref"}
+    job = deploy["jobs"]["deploy"]
+    assert job["environment"]["name"] == "recette"
+    assert job["concurrency"]["cancel-in-progress"] is False, "a deployment is never cancelled halfway"
+
+
+def test_flake_lock_is_updated_by_a_scheduled_pull_request():
+    on = triggers(WORKFLOWS["flake-update.yml"])
+    assert on["schedule"] and "workflow_dispatch" in on
+    uses = [s["uses"] for _, _, s in steps() if "update-flake-lock" in s.get("uses", "")]
+    assert uses, "no update-flake-lock step"
+
+
+# --- scripts/deploy-recette.sh without a cluster
+
+DEPLOY = ROOT / "scripts" / "deploy-recette.sh"
+API = "ghcr.io/example/datapress-api@sha256:" + "a" * 64
+FRONT = "ghcr.io/example/datapress-front@sha256:" + "b" * 64
+
+
+def deploy(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("RECETTE_KUBECONFIG", "GHCR_PULL_TOKEN", "GHCR_PULL_USER", "GITHUB_ACTIONS")}
+    return subprocess.run([str(DEPLOY), *args], env={**clean, **env}, capture_output=True, text=True, timeout=1800)
+
+
+def overlay_snapshot():
+    return {p: p.read_bytes() for p in sorted((ROOT / "kustomize").rglob("*")) if p.is_file()}
+
+
+def test_deploy_skips_with_a_notice_without_the_secret():
+    result = deploy(API, FRONT)
+    assert result.returncode == 0, result.stderr
+    assert "Recette deployment skipped" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "api,front",
+    [
+        ("ghcr.io/example/datapress-api:1.0.0", FRONT),  # a tag, not a digest
+        (API.replace("datapress-api", "other-api"), FRONT),  # not a contract image
+        (FRONT, API),  # swapped
+    ],
+)
+def test_deploy_refuses_anything_but_contract_digests(api, front):
+    result = deploy("--render-only", api, front)
+    assert result.returncode != 0
+    assert "is not an image digest of" in result.stderr
+
+
+def rendered(result):
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_deploy_renders_the_digests_on_a_copy_of_the_overlay():
+    before = overlay_snapshot()
+    docs = rendered(deploy("--render-only", API, FRONT))
+    assert overlay_snapshot() == before, "the overlay in the repository was modified"
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    images = {name: d["spec"]["template"]["spec"]["containers"][0]["image"] for name, d in deployments.items()}
+    assert images == {"datapress-api": API, "datapress-front": FRONT}
+    assert {d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]} == {"datapress-recette"}
+    assert all("imagePullSecrets" not in d["spec"]["template"]["spec"] for d in deployments.values())
+
+
+def test_deploy_adds_a_pull_secret_for_a_private_package():
+    token = "ghp_" + "x" * 36
+    result = deploy("--render-only", API, FRONT, GHCR_PULL_USER="bot", GHCR_PULL_TOKEN=token)
+    docs = rendered(result)
+    assert token not in result.stdout + result.stderr
+    secrets = [d for d in docs if d["kind"] == "Secret" and d.get("type") == "kubernetes.io/dockerconfigjson"]
+    assert len(secrets) == 1 and secrets[0]["data"] == {".dockerconfigjson": "<redacted>"}
+    name = secrets[0]["metadata"]["name"]
+    for d in docs:
+        if d["kind"] == "Deployment":
+            assert d["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": name}]
