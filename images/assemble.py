@@ -4,8 +4,9 @@ build contexts (deterministic layer tarballs + a Dockerfile FROM scratch per ima
 
 Layers (the base is byte-identical in both images, so Docker stores it once):
   base   users, CA bundle, os-release, glibc + libgcc, dpkg status.d, copyrights
-  nginx  (front only) NGINX and only the libraries its loader resolves, mime.types
-  app    api: the binary; front: site, nginx.conf, upstream.d, the binary (healthcheck)
+  nginx  (front only) NGINX and only the libraries its loader resolves
+  app    api: the binary; front: site, nginx.conf + mime.types, upstream.d/api.conf, the binary
+         (its healthcheck probe)
 
 Every entry gets mtime SOURCE_DATE_EPOCH, owner 0:0 (the home dir 65532), sorted order,
 no user/group names, so the same inputs always give the same bytes.
@@ -225,7 +226,6 @@ def base_layer(rootfs, pkgs, contract, epoch):
 def nginx_layer(rootfs, pkgs, base, epoch):
     layer = Layer(epoch, pkgs)
     layer.from_rootfs(rootfs, "usr/sbin/nginx")
-    layer.from_rootfs(rootfs, "etc/nginx/mime.types")
     for lib in elf_closure(rootfs, Path(rootfs) / "usr/sbin/nginx"):
         for p in with_link_targets(rootfs, lib):
             if p not in base.paths():
@@ -272,6 +272,7 @@ def main():
     ap.add_argument("--api-bin", required=True)
     ap.add_argument("--site", required=True, help="front/build.sh output")
     ap.add_argument("--nginx-conf", required=True)
+    ap.add_argument("--mime-types", required=True, help="the front's own MIME map")
     ap.add_argument("--upstream-conf", required=True, help="the compose default, shipped as upstream.d/api.conf")
     ap.add_argument("--version", required=True)
     ap.add_argument("--revision", required=True)
@@ -295,6 +296,7 @@ def main():
     front_app = Layer(a.epoch, pkgs)
     front_app.copy_tree(a.site, "usr/share/nginx/html")
     front_app.copy(a.nginx_conf, "etc/nginx/nginx.conf", 0o644)
+    front_app.copy(a.mime_types, "etc/nginx/mime.types", 0o644)
     front_app.copy(a.upstream_conf, "etc/nginx/upstream.d/api.conf", 0o644)
     front_app.copy(a.api_bin, "usr/bin/datapress-api", 0o755)
 

@@ -50,7 +50,7 @@ suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
 log "extracting Debian $suite packages with mmdebstrap"
 rm -rf "$rootfs"
 mmdebstrap --quiet --variant=extract --skip=cleanup/apt/cache \
-  --include=base-files,libc6,libgcc-s1,ca-certificates,nginx,nginx-common \
+  --include=base-files,libc6,libgcc-s1,ca-certificates,nginx \
   "$suite" "$rootfs" "$sources"
 
 # --- 3. The packaged site, then the layers and Dockerfiles.
@@ -60,7 +60,8 @@ rm -rf "$work/site" "$work/context"
 "$DP_ROOT/front/build.sh" "$work/site"
 python3 "$DP_ROOT/images/assemble.py" --contract "$contract" --rootfs "$rootfs" \
   --api-bin "$api_bin" --site "$work/site" \
-  --nginx-conf "$DP_ROOT/front/nginx/nginx.conf" --upstream-conf "$DP_ROOT/front/nginx/upstream.d/api.conf" \
+  --nginx-conf "$DP_ROOT/front/nginx/nginx.conf" --mime-types "$DP_ROOT/front/nginx/mime.types" \
+  --upstream-conf "$DP_ROOT/front/nginx/upstream.d/api.conf" \
   --version "$version" --revision "$revision" --epoch "$SOURCE_DATE_EPOCH" --out "$work/context"
 
 # --- 4. FROM scratch with the classic builder (no BuildKit on these machines).

