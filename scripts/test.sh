@@ -9,6 +9,7 @@ set -euo pipefail
 SUITES=(
   "rust|scripts/check-rust.sh"
   "nix|nix/tools.sh lint"
+  "ci|tests/ci/run.sh"
 )
 
 want=("$@")
