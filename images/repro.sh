@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# `make images-repro`, suite `images`: builds both images twice, each from a clean, separate
+# CARGO_TARGET_DIR and work directory (new rootfs, new layers, docker build --no-cache), and
+# requires identical layer digests. Also checks the sizes, the embedded dependency list and
+# the dpkg metadata scanners read. Leaves the regular tags untouched.
+set -euo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+ensure_docker
+contract="$DP_ROOT/images/contract.json"
+name_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["images"][sys.argv[2]]["name"])' "$contract" "$1"; }
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$DP_ROOT" log -1 --format=%ct)}
+root="$DP_BUILD/images-repro"
+
+cleanup() {
+  local key run
+  for key in api front; do
+    for run in a b; do docker rmi -f "$(name_of "$key"):repro-$run" >/dev/null 2>&1 || true; done
+  done
+  rm -rf "$root"
+}
+trap cleanup EXIT
+
+for run in a b; do
+  log "build $run of 2 (clean CARGO_TARGET_DIR $root/$run/target)"
+  rm -rf "${root:?}/$run"
+  DATAPRESS_IMAGES_WORK="$root/$run" CARGO_TARGET_DIR="$root/$run/target" \
+    DATAPRESS_IMAGE_TAGS="repro-$run" DATAPRESS_IMAGES_NO_CACHE=1 "$DP_ROOT/images/build.sh"
+done
+
+fail=0
+same() { # same WHAT A B
+  if [[ $2 == "$3" ]]; then log "identical $1"; else warn "$1 differ:"$'\n'"  a: $2"$'\n'"  b: $3"; fail=1; fi
+}
+
+same "API binaries" "$(sha256sum <"$root/a/target/release/datapress-api")" "$(sha256sum <"$root/b/target/release/datapress-api")"
+for key in api front; do
+  name=$(name_of "$key")
+  for tar in "$root"/a/context/"$key"/*.tar; do
+    same "$key layer tarball $(basename "$tar")" "$(sha256sum <"$tar")" "$(sha256sum <"$root/b/context/$key/$(basename "$tar")")"
+  done
+  layers_a=$(docker image inspect -f '{{json .RootFS.Layers}}' "$name:repro-a")
+  layers_b=$(docker image inspect -f '{{json .RootFS.Layers}}' "$name:repro-b")
+  same "$name layer digests" "$layers_a" "$layers_b"
+  # Metadata too (entrypoint, env, user, labels...): only the builder's timestamps may differ.
+  same "$name config" "$(docker image inspect -f '{{json .Config}}' "$name:repro-a")" \
+    "$(docker image inspect -f '{{json .Config}}' "$name:repro-b")"
+  printf '%s\n' "$layers_a" | tr -d '[]"' | tr ',' '\n' | sed 's/^/    /'
+done
+api_a=$(docker image inspect -f '{{index .RootFS.Layers 0}}' "$(name_of api):repro-a")
+front_a=$(docker image inspect -f '{{index .RootFS.Layers 0}}' "$(name_of front):repro-a")
+same "base layer shared by both images" "$api_a" "$front_a"
+
+# Sizes against the targets (uncompressed, as `docker image inspect .Size`, 1 MB = 10^6 bytes).
+for spec in api:15 front:25; do
+  name=$(name_of "${spec%%:*}") limit=${spec##*:}
+  size=$(docker image inspect -f '{{.Size}}' "$name:repro-a")
+  if ((size <= limit * 1000000)); then
+    log "$name: $size bytes <= $limit MB"
+  else
+    warn "$name: $size bytes exceeds $limit MB"; fail=1
+  fi
+done
+
+# What scanners read: the binary's dependency list (cargo-auditable) and dpkg's status.d.
+if readelf -S "$root/a/target/release/datapress-api" | grep -q '\.dep-v0'; then
+  log "the API binary embeds its dependency list (.dep-v0, cargo-auditable)"
+else
+  warn "the API binary has no .dep-v0 section (cargo-auditable missing)"; fail=1
+fi
+status_pkgs() { tar -tf "$1" | sed -n 's#^var/lib/dpkg/status.d/\(.\+\)$#\1#p' | sort | tr '\n' ' '; }
+log "dpkg status.d, api: $(status_pkgs "$root/a/context/api/base.tar")"
+log "dpkg status.d, front adds: $(status_pkgs "$root/a/context/front/nginx.tar")"
+has_status() { tar -xOf "$1" "var/lib/dpkg/status.d/$2" 2>/dev/null | grep -q '^Status: install ok installed'; }
+for entry in api/base:libc6 api/base:libgcc-s1 api/base:ca-certificates api/base:base-files front/nginx:nginx front/nginx:libssl3; do
+  tar=$root/a/context/${entry%%:*}.tar pkg=${entry##*:}
+  has_status "$tar" "$pkg" || { warn "no dpkg status for $pkg in ${entry%%:*}"; fail=1; }
+done
+
+((fail == 0)) || die "the images are not reproducible or miss a target (see above)"
+log "reproducible: two clean builds gave identical layers"

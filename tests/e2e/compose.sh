@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Suite `compose`: the offline images under Docker Compose, as `make up` runs them, but as a
+# separate project on free 127.0.0.1 ports (so it runs beside `make up`). Checks the API and
+# the front, the browser e2e, the hardening (uid, read-only root, no shell), that the secret
+# leaks nowhere, an API outage seen through the front, and that `down -v` leaves nothing.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+
+ensure_compose
+"$DP_ROOT/images/build.sh"
+
+project="datapress-test-$$"
+api_port=$(free_port) front_port=$(free_port)
+while [[ $front_port == "$api_port" ]]; do front_port=$(free_port); done
+export DATAPRESS_API_PORT=$api_port DATAPRESS_FRONT_PORT=$front_port
+api="http://127.0.0.1:$api_port" front="http://127.0.0.1:$front_port"
+dc() { docker compose -f "$DP_ROOT/compose.yaml" -p "$project" "$@"; }
+secret=$(tr -d '\n' <"$DP_ROOT/secrets/db_password.txt")
+banner=$(sed -n 's/^APP_BANNER=//p' "$DP_ROOT/compose.env")
+app_env=$(sed -n 's/^APP_ENV=//p' "$DP_ROOT/compose.env")
+
+cleanup() {
+  local rc=$?
+  ((rc == 0)) || dc logs --no-color --tail 50 2>/dev/null | tail -100 >&2 || true
+  dc down -v --remove-orphans --timeout 30 >/dev/null 2>&1 || true
+  exit "$rc"
+}
+trap cleanup EXIT
+
+failures=0
+ok() { printf '  \033[32mok\033[0m   %s\n' "$*"; }
+ko() { printf '  \033[31mFAIL\033[0m %s\n' "$*"; failures=$((failures + 1)); }
+expect() { # expect DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else ko "$what"; fi
+}
+# jq-free JSON check: json_is URL PYTHON_EXPR [ARG] (the body is `d`, ARG is sys.argv[2]).
+# The status code is not checked here: some expected answers are errors (502).
+json_is() {
+  curl -sS --max-time 5 "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "${@:2}"
+}
+status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1"; }
+
+log "docker compose -p $project up --wait (api $api, front $front)"
+dc up -d --wait --wait-timeout 120
+
+log "the API, direct"
+expect "GET $api/ names the service, env and version" \
+  json_is "$api/" "d['service']=='api' and d['env']=='$app_env' and d['version']=='$(workspace_version)' and d['ts'].endswith('Z')"
+expect "GET $api/health is ok" json_is "$api/health" "d=={'status':'ok'}"
+expect "GET $api/ready is ready" json_is "$api/ready" "d=={'status':'ready'}"
+expect "GET $api/info: env file values, password read from the secret file" \
+  json_is "$api/info" "d['env']=='$app_env' and d['banner']==sys.argv[2] and d['db_password']=='set'" "$banner"
+expect "GET $api/nope is a 404" test "$(status_of "$api/nope")" = 404
+
+log "the front, and the API through it"
+expect "GET $front/ serves the page" bash -c "curl -fsS --max-time 5 '$front/' | grep -q '<html'"
+expect "GET $front/healthz is ok" json_is "$front/healthz" "d=={'status':'ok'}"
+expect "GET $front/api/ reaches the API" json_is "$front/api/" "d['service']=='api'"
+expect "GET $front/api/health reaches the API" json_is "$front/api/health" "d=={'status':'ok'}"
+expect "GET $front/api/metrics stays private (404)" test "$(status_of "$front/api/metrics")" = 404
+
+log "hardening"
+for svc in api front; do
+  cid=$(dc ps -q "$svc")
+  expect "$svc: config user 65532:65532" test "$(docker inspect -f '{{.Config.User}}' "$cid")" = 65532:65532
+  # Every process of the container, as the kernel sees it.
+  uids=$(docker top "$cid" -eo uid | tail -n +2 | sort -u | tr '\n' ' ')
+  expect "$svc: every process runs as uid 65532 (got: $uids)" test "$uids" = "65532 "
+  expect "$svc: read-only root filesystem" test "$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$cid")" = true
+  pid=$(docker inspect -f '{{.State.Pid}}' "$cid")
+  # A real write through the container's own mounts: / refuses it, /tmp (tmpfs) accepts it.
+  expect "$svc: writing to / fails" bash -c "! touch /proc/$pid/root/.probe 2>/dev/null"
+  expect "$svc: writing to /tmp works" bash -c "touch /proc/$pid/root/tmp/.probe && rm /proc/$pid/root/tmp/.probe"
+  expect "$svc: all capabilities dropped" bash -c "grep -q '^CapEff:[[:space:]]*0\\+$' /proc/$pid/status"
+  expect "$svc: no-new-privileges" bash -c "grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/$pid/status"
+  expect "$svc: memory limit set" test "$(docker inspect -f '{{.HostConfig.Memory}}' "$cid")" -gt 0
+  expect "$svc: healthy" test "$(docker inspect -f '{{.State.Health.Status}}' "$cid")" = healthy
+done
+for image in "datapress-api:dev" "datapress-front:dev"; do
+  files=$(docker create "$image" >"$DP_BUILD/.compose-cid" && docker export "$(cat "$DP_BUILD/.compose-cid")" | tar -t; docker rm "$(cat "$DP_BUILD/.compose-cid")" >/dev/null)
+  shells=$(grep -E '(^|/)(sh|bash|dash|ash|zsh|ksh|mksh|busybox|toybox)$' <<<"$files" || true)
+  expect "$image contains no shell ($(wc -l <<<"$files") entries)" test -z "$shells"
+  expect "$image: /bin/sh cannot run" bash -c "! docker run --rm --entrypoint /bin/sh '$image' -c true >/dev/null 2>&1"
+done
+rm -f "$DP_BUILD/.compose-cid"
+
+log "the secret appears in no log, inspect or history output"
+leaks() { grep -qF -- "$secret" <<<"$1"; }
+expect "the API has read it (check-config shows it redacted, not its value)" \
+  bash -c "out=\$(docker exec '$(dc ps -q api)' /usr/bin/datapress-api check-config 2>&1); ! grep -qF -- '$secret' <<<\"\$out\""
+for cid in $(dc ps -aq); do
+  expect "not in docker logs of $(docker inspect -f '{{.Name}}' "$cid")" bash -c "! docker logs '$cid' 2>&1 | grep -qF -- '$secret'"
+  expect "not in docker inspect of $(docker inspect -f '{{.Name}}' "$cid")" bash -c "! docker inspect '$cid' | grep -qF -- '$secret'"
+done
+expect "not in docker compose logs" bash -c "! docker compose -f '$DP_ROOT/compose.yaml' -p '$project' logs --no-color 2>&1 | grep -qF -- '$secret'"
+for image in datapress-api:dev datapress-front:dev; do
+  expect "not in docker history / inspect of $image" \
+    bash -c "! { docker history --no-trunc '$image'; docker image inspect '$image'; } | grep -qF -- '$secret'"
+done
+
+log "an API outage, seen through the front (docker compose stop/start)"
+dc stop api >/dev/null 2>&1
+expect "API stopped: /api/ is a JSON 502 from NGINX" json_is "$front/api/" "d['error']=='api_unreachable'"
+expect "API stopped: the front stays healthy" json_is "$front/healthz" "d=={'status':'ok'}"
+dc start --wait --wait-timeout 60 api >/dev/null 2>&1
+expect "API started again: /api/ works through the front" json_is "$front/api/" "d['service']=='api'"
+
+log "browser e2e against the compose front (Chromium), API stop/start through compose"
+stop_cmd="docker compose -f '$DP_ROOT/compose.yaml' -p '$project' stop api"
+start_cmd="docker compose -f '$DP_ROOT/compose.yaml' -p '$project' start --wait --wait-timeout 60 api"
+e2e_rc=0
+"$DP_ROOT/tests/e2e/front.e2e.sh" --base-url "$front" --api-stop-cmd "$stop_cmd" --api-start-cmd "$start_cmd" \
+  --expect-env "$app_env" --expect-banner "$banner" --artifacts "$DP_BUILD/e2e/compose" || e2e_rc=$?
+case $e2e_rc in
+  0) ok "browser e2e passed" ;;
+  77) ko "browser e2e was skipped (see above): this suite needs it" ;;
+  *) ko "browser e2e failed (exit $e2e_rc)" ;;
+esac
+
+log "docker compose down -v leaves nothing"
+dc down -v --remove-orphans --timeout 30 >/dev/null 2>&1
+label="label=com.docker.compose.project=$project"
+expect "no container left" test -z "$(docker ps -aq --filter "$label")"
+expect "no network left" test -z "$(docker network ls -q --filter "$label")"
+expect "no volume left" test -z "$(docker volume ls -q --filter "$label")"
+
+((failures == 0)) || die "$failures compose check(s) failed"
+log "compose: all checks passed"
