@@ -126,7 +126,7 @@ assert "DataPress" in get("/").read().decode()
 print(f"ok   recette serves version {root.get('version')} (revision {root.get('revision')}), env=recette, db_password=set")
 PY
 if [[ ${DEPLOY_SMOKE_BROWSER:-1} == 1 ]]; then
-  "$DP_ROOT/tests/e2e/browser.sh" --base-url "$base" --no-api-control
+  "$DP_ROOT/tests/e2e/front.e2e.sh" --base-url "$base" --no-api-control
 fi
 {
   echo "### Recette deployed"

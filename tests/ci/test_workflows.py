@@ -85,6 +85,13 @@ def test_every_script_called_exists_and_is_executable():
         assert os.access(file, os.X_OK), f"{path} is not executable"
 
 
+def test_every_script_the_ci_scripts_call_exists():
+    scripts = [*sorted((ROOT / "scripts" / "ci").glob("*.sh")), ROOT / "scripts" / "deploy-recette.sh"]
+    for script in scripts:
+        for path in re.findall(r"\$DP_ROOT/((?:scripts|tests|hack)/[\w./-]+)", script.read_text()):
+            assert (ROOT / path).is_file(), f"{script.name} calls {path}, which does not exist"
+
+
 def test_run_steps_hold_no_logic():
     # The logic lives in Make targets and scripts that developers run too; a `run:` is one command.
     for name, job_id, run in run_blocks():
