@@ -9,7 +9,9 @@ set -euo pipefail
 SUITES=(
   "rust|scripts/check-rust.sh"
   "nix|nix/tools.sh lint"
+  "manifests|kustomize/tests/validate.sh"
   "ci|tests/ci/run.sh"
+  "front|tests/e2e/front.sh"
 )
 
 want=("$@")
