@@ -29,6 +29,12 @@ case ${1:-} in
       log "kind cluster $CLUSTER already exists"
       "$kind" export kubeconfig --name "$CLUSTER" --kubeconfig "$KUBECONFIG_FILE"
     else
+      # No published node image for this exact version: build one from the official
+      # Kubernetes release binaries (kind >= v0.32.0), so K8S_VERSION is still honoured.
+      if ! docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 && ! docker pull "$NODE_IMAGE"; then
+        warn "$NODE_IMAGE is not published: building it from the v$(k8s_version) release binaries"
+        "$kind" build node-image --type release "v$(k8s_version)" --image "$NODE_IMAGE"
+      fi
       log "creating kind cluster $CLUSTER with $NODE_IMAGE (kind $KIND_VERSION)"
       "$kind" create cluster --name "$CLUSTER" --image "$NODE_IMAGE" \
         --config "$DP_ROOT/scripts/ci/kind-cluster.yaml" --kubeconfig "$KUBECONFIG_FILE" --wait 180s
