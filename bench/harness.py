@@ -270,7 +270,7 @@ class Suite:
 # --- Load -------------------------------------------------------------------------------
 
 
-def run_wrk(wrk: str, url: str, seconds: float) -> dict:
+def run_wrk(wrk: str, url: str, seconds: int) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(["taskset", "-c", LOAD_CORE, wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "2s",
                         "-s", str(BENCH / "wrk-report.lua"), url],
@@ -392,8 +392,9 @@ def svg_chart(results: dict, meta: dict) -> str:
            'aria-label="Banc de performance DataPress">',
            f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
            f'<text x="20" y="28" font-size="17" font-weight="bold">Banc DataPress : 64 connexions, serveur sur 1 cœur '
-           f'(médiane de {meta["runs"]} mesures)</text>',
-           f'<text x="20" y="48" fill="#555">{_esc(meta["machine"])} · {meta["date"]} · révision {meta["revision"][:12]}</text>']
+           f'({"médiane de " + str(meta["runs"]) + " mesures" if meta["runs"] > 1 else "1 mesure"})</text>',
+           f'<text x="20" y="48" fill="#555">{_esc(meta["machine"])} · {meta["date"]} · révision {meta["revision"][:12]} · '
+           f'charge avant le banc {meta["loadavg_before"].split()[0]}</text>']
     legend_x = width - 230
     for i, (route, c) in enumerate(colors.items()):
         out.append(f'<rect x="{legend_x + i * 110}" y="56" width="12" height="12" fill="{c}"/>'
@@ -561,7 +562,8 @@ def bench_server(a, suite: Suite, name: str, runs: int, seconds: float, warmup: 
             raise RuntimeError(f"{name}: wrong answers: {'; '.join(problems)}")
         for route in ("/health", "/"):
             log(f"{name}: {paths[route]} ({runs}×{seconds}s after {warmup}s warm-up)")
-            run_wrk(a.wrk, f"http://127.0.0.1:{port}{paths[route]}", warmup)
+            if warmup:
+                run_wrk(a.wrk, f"http://127.0.0.1:{port}{paths[route]}", warmup)
             res = [measure(a.wrk, port, paths[route], seconds, servers) for _ in range(runs)]
             out["routes"][route] = {**median_of(res), "runs": res}
         main = servers.get("api") or servers[name]
@@ -624,7 +626,7 @@ def main() -> int:
     a = ap.parse_args()
 
     full = a.mode == "full"
-    runs, seconds, warmup, starts = (3, 10, 2, 7) if full else (1, 1, 0.5, 2)
+    runs, seconds, warmup, starts = (3, 10, 2, 7) if full else (1, 1, 0, 2)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="datapress-bench-"))
