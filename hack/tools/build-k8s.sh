@@ -2,13 +2,18 @@
 # Builds upstream Kubernetes (and etcd, CoreDNS, pause, kube-network-policies) at the
 # version in K8S_VERSION from the Go module proxy, once, cached by version outside the clone.
 # Usage: hack/tools/build-k8s.sh [BINARY...]   (default: every binary the cluster needs)
+# Binaries: kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubeadm
+# kubectl etcd coredns pause crictl, and on request kube-network-policies.
 # Prints the cache's bin directory on stdout; progress goes to stderr.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 K8S_VER=${K8S_VERSION_OVERRIDE:-$(k8s_version)}
 K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubeadm kubectl)
-ALL=("${K8S_CMDS[@]}" etcd coredns pause kube-network-policies)
+DEFAULT=("${K8S_CMDS[@]}" etcd coredns pause crictl)
+# Built only on request: it needs the kernel's nft "queue" expression (CONFIG_NFT_QUEUE).
+OPTIONAL=(kube-network-policies)
+ALL=("${DEFAULT[@]}" "${OPTIONAL[@]}")
 # kube-network-policies is a separate project with its own release line.
 KNP_VERSION=v0.8.0
 
@@ -24,7 +29,7 @@ exec 9>"$TOP/.lock"
 flock 9
 
 want=("$@")
-((${#want[@]})) || want=("${ALL[@]}")
+((${#want[@]})) || want=("${DEFAULT[@]}")
 missing=()
 for b in "${want[@]}"; do
   [[ " ${ALL[*]} " == *" $b "* ]] || die "unknown binary '$b' (known: ${ALL[*]})"
@@ -143,6 +148,12 @@ for b in "${missing[@]}"; do
       build_go_module kube-network-policies sigs.k8s.io/kube-network-policies "$KNP_VERSION" \
         sigs.k8s.io/kube-network-policies/cmd
       echo "$KNP_VERSION" >"$BIN/kube-network-policies.version" ;;
+    crictl)
+      # cri-tools follows Kubernetes minors but not every one is published: take the newest <= ours.
+      ver=$(cd "$TOP" && go list -m -versions sigs.k8s.io/cri-tools | tr ' ' '\n' | grep '^v1\.' | sort -V |
+        awk -F. -v m="${K8S_VER#*.}" '$2 + 0 <= m + 0' | tail -n1)
+      build_go_module crictl sigs.k8s.io/cri-tools "$ver" sigs.k8s.io/cri-tools/cmd/crictl
+      echo "$ver" >"$BIN/crictl.version" ;;
     pause) build_pause ;;
     *) build_k8s_cmd "$b" ;;
   esac
