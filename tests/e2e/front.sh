@@ -70,18 +70,7 @@ log "starting the API on 127.0.0.1:$api_port"
 front_port=$(free_port)
 "$DP_ROOT/front/build.sh" "$work/site"
 mkdir -p "$work/conf/upstream.d" "$work/run" "$work/check.d"
-cp "$DP_ROOT/front/nginx/mime.types" "$work/conf/"
-render_conf() { # render_conf UPSTREAM_DIR OUT
-  sed -e "s#^\(pid\|    [a-z_]*_temp_path\) /tmp/#\1 $work/run/#" \
-    -e "s#^\(    include\) /etc/nginx/upstream.d/#\1 $1/#" \
-    -e "s#^\(        listen\) 8080 #\1 127.0.0.1:$front_port #" \
-    -e "s#^\(        root\) /usr/share/nginx/html;#\1 $work/site;#" \
-    "$DP_ROOT/front/nginx/nginx.conf" >"$2"
-  # Exactly the 9 lines above must differ, or the shipped file changed shape.
-  local changed
-  changed=$(diff "$DP_ROOT/front/nginx/nginx.conf" "$2" | grep -c '^>' || true)
-  [[ $changed == 9 ]] || die "rendering the test nginx.conf changed $changed lines instead of 9"
-}
+render_conf() { front_nginx_conf "$2" "$front_port" "$1" "$work/site" "$work/run"; } # UPSTREAM_DIR OUT
 render_conf "$work/conf/upstream.d" "$work/conf/nginx.conf"
 printf 'upstream datapress_api_e2e {\n    server 127.0.0.1:%s;\n}\nmap $host $datapress_api {\n    default datapress_api_e2e;\n}\n' \
   "$api_port" >"$work/conf/upstream.d/api.conf"
@@ -134,8 +123,12 @@ assert entries, "no access log line"
 assert all(e["request_id"] for e in entries), "an access log line lacks its request id"
 assert any(e["request_id"] == "e2e-front-0001" for e in entries), "the caller's X-Request-Id is not logged"
 assert any(e["uri"] == "/api/" and e["status"] == 200 and e["upstream_addr"] for e in entries), "no proxied /api/ line"
+api_log = open(sys.argv[3]).read()
+proxied = [e for e in entries if e["uri"] == "/api/" and e["status"] == 200]
+missing = [e["request_id"] for e in proxied if e["request_id"] not in api_log]
+assert not missing, f"request ids not forwarded to the API (X-Request-Id): {missing}"
 bad = [l for l in open(sys.argv[2]) if re.search(r"\[(emerg|alert|crit)\]", l)]
 assert not bad, "NGINX error log:\n" + "".join(bad)
-print(f"{len(entries)} JSON access log lines, all with a request id")
+print(f"{len(entries)} JSON access log lines, all with a request id; {len(proxied)} proxied ids found in the API log")
 PY
 log "front suite passed; screenshots in build/e2e/"
