@@ -1,0 +1,158 @@
+//! Per-request middleware: request id (taken or generated, echoed), a span carrying it,
+//! and one access-log line. Probe paths log at debug level only, keeping them cheap.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use salvo::http::header::{HeaderName, HeaderValue};
+use salvo::prelude::*;
+use tracing::Instrument;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Paths polled by orchestrators many times a minute.
+pub fn is_probe(path: &str) -> bool {
+    matches!(path, "/health" | "/ready")
+}
+
+pub struct AccessLog {
+    prefix: u64,
+    counter: AtomicU64,
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AccessLog {
+    pub fn new() -> Self {
+        // A per-process random prefix keeps generated ids unique across replicas.
+        let prefix = RandomState::new().build_hasher().finish();
+        Self {
+            prefix,
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next_id(&self) -> HeaderValue {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; 32];
+        hex_into(&mut buf[..16], self.prefix);
+        hex_into(&mut buf[16..], n);
+        HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("invalid"))
+    }
+
+    fn request_id(&self, req: &Request) -> HeaderValue {
+        match req.headers().get(&X_REQUEST_ID) {
+            Some(id) if is_valid_id(id.as_bytes()) => id.clone(),
+            _ => self.next_id(),
+        }
+    }
+}
+
+fn hex_into(out: &mut [u8], value: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = HEX[((value >> (60 - 4 * i)) & 0xf) as usize];
+    }
+}
+
+/// Client ids are echoed and logged, so only short, plain tokens are accepted.
+fn is_valid_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b))
+}
+
+/// The route template for logs, `-` when none matched; salvo leaves the matched path
+/// empty for `/`, so the root is told apart by its status.
+struct Route<'a>(&'a str, bool);
+
+impl<'a> Route<'a> {
+    fn of(req: &'a Request, status: StatusCode) -> Self {
+        let matched = req.matched_path();
+        let root = req.uri().path() == "/"
+            && status != StatusCode::NOT_FOUND
+            && status != StatusCode::METHOD_NOT_ALLOWED;
+        Route(matched, !matched.is_empty() || root)
+    }
+}
+
+impl std::fmt::Display for Route<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route(_, false) => f.write_str("-"),
+            Route(path, true) => write!(f, "/{path}"),
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for AccessLog {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let started = Instant::now();
+        let request_id = self.request_id(req);
+        let probe = is_probe(req.uri().path());
+        let id = request_id.to_str().unwrap_or("-");
+        let span = if probe {
+            tracing::debug_span!("request", request_id = id, trace_id = tracing::field::Empty)
+        } else {
+            tracing::info_span!("request", request_id = id, trace_id = tracing::field::Empty)
+        };
+        crate::telemetry::record_trace_id(&span);
+        ctrl.call_next(req, depot, res)
+            .instrument(span.clone())
+            .await;
+
+        let status = res.status_code.unwrap_or(StatusCode::OK);
+        let route = Route::of(req, status);
+        let status = status.as_u16();
+        // Whole microseconds keep the JSON short (0.321, not 0.32165299999999997).
+        let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
+        let method = req.method().as_str();
+        let path = req.uri().path();
+        span.in_scope(|| {
+            if probe {
+                tracing::debug!(method, path, %route, status, latency_ms, "request");
+            } else {
+                tracing::info!(method, path, %route, status, latency_ms, "request");
+            }
+        });
+        res.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_unique_hex() {
+        let log = AccessLog::new();
+        let a = log.next_id();
+        let b = log.next_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.as_bytes().iter().all(u8::is_ascii_hexdigit));
+    }
+
+    #[test]
+    fn only_plain_client_ids_are_kept() {
+        assert!(is_valid_id(b"abc-123_x.y"));
+        assert!(!is_valid_id(b""));
+        assert!(!is_valid_id(b"has space"));
+        assert!(!is_valid_id(b"quote\"inside"));
+        assert!(!is_valid_id(&[b'a'; 129]));
+    }
+}

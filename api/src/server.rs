@@ -1,0 +1,157 @@
+//! Lifecycle: bind → ready → (signal) not ready → drain delay → graceful stop with a
+//! deadline → flush telemetry → exit. A second signal forces the stop.
+
+use std::net::SocketAddr;
+use std::num::NonZero;
+use std::time::Duration;
+
+use salvo::conn::TcpListener;
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::fuse::FuseConfig;
+use salvo::prelude::*;
+use salvo::server::ServerHandle;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config::Config;
+use crate::readiness::Readiness;
+use crate::{routes, telemetry};
+
+/// Largest request head (request line + headers) accepted; hyper answers 431 beyond.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Bound on flushing telemetry at exit, so an unreachable collector cannot hang it.
+const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        source: Box<salvo::Error>,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("shutdown forced by a second signal")]
+    Forced,
+}
+
+/// Runs the service until a shutdown signal; one worker thread per CPU this process
+/// may use (sched affinity and cgroup quota, as `available_parallelism` reports).
+pub fn run(config: Config) -> Result<(), ServeError> {
+    let workers = std::thread::available_parallelism().map_or(1, NonZero::get);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(serve(config, workers))
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpAcceptor, ServeError> {
+    TcpListener::new(addr)
+        .try_bind()
+        .await
+        .map_err(|source| ServeError::Bind {
+            key,
+            addr,
+            source: Box::new(source),
+        })
+}
+
+fn server(acceptor: TcpAcceptor, config: &Config) -> Server<TcpAcceptor> {
+    let fuse = FuseConfig::default().with_http1_header_timeout(config.header_read_timeout());
+    let mut server = Server::new(acceptor).fuse_config(fuse);
+    server.http1_mut().max_buf_size(MAX_REQUEST_HEAD);
+    server
+}
+
+async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
+    let telemetry = telemetry::init(&config);
+    let mut signals = Signals::new()?;
+    let readiness = Readiness::new();
+
+    let public = server(bind("DATAPRESS_LISTEN", config.listen).await?, &config);
+    let public_handle = public.handle();
+    let public_task = tokio::spawn(public.serve(routes::service(&config, readiness.clone())));
+
+    readiness.set_ready();
+    tracing::info!(
+        env = %config.env,
+        version = routes::VERSION,
+        revision = routes::REVISION,
+        listen = %config.listen,
+        workers,
+        "ready"
+    );
+
+    signals.recv().await;
+    readiness.set_draining();
+    tracing::info!(
+        drain_seconds = config.drain_seconds,
+        "shutdown: not ready, draining"
+    );
+    let mut forced = tokio::select! {
+        () = tokio::time::sleep(config.drain_delay()) => false,
+        () = signals.recv() => true,
+    };
+
+    let handles = [public_handle];
+    if !forced {
+        tracing::info!(
+            timeout_seconds = config.shutdown_timeout_seconds,
+            "shutdown: stopping listeners, finishing in-flight requests"
+        );
+        stop(&handles, |h| h.stop_graceful(config.shutdown_timeout()));
+        tokio::select! {
+            _ = public_task => {}
+            () = signals.recv() => forced = true,
+        }
+    }
+    if forced {
+        tracing::warn!("shutdown: second signal, stopping now");
+        stop(&handles, ServerHandle::stop_forceful);
+    }
+
+    let flushed = tokio::time::timeout(
+        TELEMETRY_FLUSH_TIMEOUT,
+        tokio::task::spawn_blocking(move || telemetry.shutdown()),
+    )
+    .await;
+    if flushed.is_err() {
+        tracing::warn!("shutdown: telemetry flush timed out");
+    }
+    tracing::info!("shutdown: complete");
+    if forced {
+        Err(ServeError::Forced)
+    } else {
+        Ok(())
+    }
+}
+
+fn stop(handles: &[ServerHandle], f: impl Fn(&ServerHandle)) {
+    handles.iter().for_each(f);
+}
+
+/// SIGTERM (Kubernetes, Docker) and SIGINT (Ctrl-C) both start the shutdown.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, ServeError> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(ServeError::Signals)?,
+            int: signal(SignalKind::interrupt()).map_err(ServeError::Signals)?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
