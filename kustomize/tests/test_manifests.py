@@ -173,9 +173,9 @@ class Overlay:
     def test_pod_security_restricted(self):
         labels = find(self.objs, "Namespace", self.ns)["metadata"]["labels"]
         minor = "v" + ".".join(K8S_VERSION.split(".")[:2])
-        self.assertEqual(labels["pod-security.kubernetes.io/enforce"], "restricted")
-        self.assertEqual(labels["pod-security.kubernetes.io/warn"], "restricted")
-        self.assertEqual(labels["pod-security.kubernetes.io/enforce-version"], minor)
+        for mode in ("enforce", "audit", "warn"):
+            self.assertEqual(labels[f"pod-security.kubernetes.io/{mode}"], "restricted")
+            self.assertEqual(labels[f"pod-security.kubernetes.io/{mode}-version"], minor)
 
     def test_recommended_labels(self):
         for obj in self.objs:
@@ -416,10 +416,6 @@ class Recette(Overlay, unittest.TestCase):
         self.assertEqual(pdb["spec"]["minAvailable"], 1)
         self.assertEqual(pdb["spec"]["selector"], self.api["spec"]["selector"])
         self.assertGreater(self.api["spec"]["replicas"], pdb["spec"]["minAvailable"], "a drain must stay possible")
-
-    def test_pod_security_audit(self):
-        labels = find(self.objs, "Namespace", self.ns)["metadata"]["labels"]
-        self.assertEqual(labels["pod-security.kubernetes.io/audit"], "restricted")
 
     def test_quota_admits_a_rollout(self):
         # Every pod at once plus one surge pod per Deployment must fit in the quota.

@@ -27,6 +27,20 @@ log "strict schemas ($K8S_VER) and repository assertions"
 DP_ROOT="$DP_ROOT" MANIFESTS_DIR="$out" KUBECTL="$KUBECTL" \
   "$venv/bin/python" "$DP_ROOT/kustomize/tests/test_manifests.py"
 
+# The upstream Pod Security Admission library, at K8S_VERSION, judges every pod template
+# as the API server will: the Python checks above are not the only word on "restricted".
+psa_dir="$DP_ROOT/kustomize/tests/psa"
+psa_want="k8s.io/pod-security-admission v0.${K8S_VER#*.}"
+grep -q "^	$psa_want\$" "$psa_dir/go.mod" || die "kustomize/tests/psa/go.mod must require $psa_want (K8S_VERSION)"
+psa_key=$(cat "$psa_dir/go.mod" "$psa_dir/go.sum" "$psa_dir"/*.go | sha256sum | cut -c1-12)
+psa="$DP_CACHE/go-tools/psa-check-$psa_key/psa-check"
+if [[ ! -x $psa ]]; then
+  log "building psa-check (k8s.io/pod-security-admission v0.${K8S_VER#*.}) from the Go module proxy"
+  (cd "$psa_dir" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o "$psa.tmp" .) && mv "$psa.tmp" "$psa"
+fi
+log "Pod Security Admission (restricted) on the rendered overlays"
+"$psa" "$out/dev.yaml" "$out/recette.yaml"
+
 # Accepted exceptions live next to what they excuse, as checkov.io/skipN annotations with
 # their reason; anything else checkov finds fails the suite.
 checkov=$(py_venv checkov "checkov==$CHECKOV_VERSION")
