@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Suite `manifests`: renders base, dev and recette with the project's kubectl, validates
 # every object against the strict schemas of K8S_VERSION, checks them against the repo
-# (kustomize/tests/test_manifests.py) and runs checkov's Kubernetes policies. All offline.
+# (kustomize/tests/test_manifests.py), judges pod templates with the upstream Pod Security
+# Admission library and runs checkov's Kubernetes policies. All offline.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
