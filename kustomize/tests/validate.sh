@@ -25,7 +25,7 @@ done
 
 venv=$(py_venv manifests "kubernetes-validate==$SCHEMAS_VERSION" "PyYAML==6.0.2")
 log "strict schemas ($K8S_VER) and repository assertions"
-DP_ROOT="$DP_ROOT" MANIFESTS_DIR="$out" KUBECTL="$KUBECTL" \
+MANIFESTS_DIR="$out" KUBECTL="$KUBECTL" \
   "$venv/bin/python" "$DP_ROOT/kustomize/tests/test_manifests.py"
 
 # The upstream Pod Security Admission library, at K8S_VERSION, judges every pod template
