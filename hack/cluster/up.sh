@@ -25,7 +25,6 @@ COREDNS_IMAGE=registry.k8s.io/coredns/coredns:$COREDNS_VER
 
 # --- Host packages and settings
 ensure_apt containerd runc containernetworking-plugins iptables conntrack libcap2-bin
-ensure_docker
 mkdir -p "$CLUSTER_DIR"/{pids,logs,config,kubeconfig,pki,cni/net.d,images} "$CLUSTER_RUN"
 NODE_IP=$(node_ip)
 log "node $NODE_NAME on $NODE_IP (state: $CLUSTER_DIR)"
@@ -120,25 +119,39 @@ start_proc containerd containerd --config "$CLUSTER_DIR/config/containerd.toml"
 wait_for "containerd" 30 ctr --address "$CONTAINERD_SOCK" version
 need_alive containerd
 
-# --- Images the cluster itself needs, built FROM scratch (no registry can be reached)
-build_image() { # build_image REF BINARY USER [EXPOSE]: a one-binary image imported into k8s.io
-  local ref=$1 bin=$2 user=$3 ctx="$CLUSTER_DIR/images/$(basename "$2")"
+# --- Images the cluster itself needs, built FROM scratch (no registry can be reached).
+# Written as an OCI archive by hand rather than by `docker build`: the classic builder drops
+# file capabilities, and CoreDNS runs non-root binding port 53 through one, like upstream.
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+build_image() { # build_image REF USER BINARY [FILE_CAPS]: a one-binary image imported into k8s.io
+  local ref=$1 user=$2 bin=$3 caps=${4:-} name dir
   if ctr_k8s images ls -q | grep -qxF "$ref"; then return; fi
   log "building image $ref FROM scratch"
-  rm -rf "$ctx" && mkdir -p "$ctx"
-  cp "$bin" "$ctx/"
-  printf 'FROM scratch\nCOPY %s /%s\nUSER %s\nENTRYPOINT ["/%s"]\n' "$(basename "$bin")" "$(basename "$bin")" "$user" "$(basename "$bin")" >"$ctx/Dockerfile"
-  if [[ $(basename "$bin") == coredns ]]; then
-    # Like the upstream image: non-root, allowed to bind port 53 through a file capability.
-    setcap cap_net_bind_service=+ep "$ctx/coredns"
-  fi
-  DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$ctx" >/dev/null
-  docker save "$ref" | ctr_k8s images import - >/dev/null
-  # Leave Docker's image store as it was: the image now lives in containerd's k8s.io namespace.
-  docker rmi "$ref" >/dev/null
+  name=$(basename "$bin") dir="$CLUSTER_DIR/images/$name"
+  rm -rf "$dir" && mkdir -p "$dir/rootfs" "$dir/oci/blobs/sha256"
+  install -m 0755 "$bin" "$dir/rootfs/$name"
+  [[ -z $caps ]] || setcap "$caps" "$dir/rootfs/$name"
+  tar --format=pax --pax-option=delete=atime,delete=ctime --xattrs --xattrs-include=security.capability \
+    --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -C "$dir/rootfs" -cf "$dir/layer.tar" "$name"
+  local layer; layer=$(sha "$dir/layer.tar")
+  mv "$dir/layer.tar" "$dir/oci/blobs/sha256/$layer"
+  printf '{"architecture":"amd64","os":"linux","config":{"User":"%s","Entrypoint":["/%s"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$user" "$name" "$layer" >"$dir/config.json"
+  local cfg; cfg=$(sha "$dir/config.json")
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+    "$cfg" "$(stat -c %s "$dir/config.json")" "$layer" "$(stat -c %s "$dir/oci/blobs/sha256/$layer")" >"$dir/manifest.json"
+  local man; man=$(sha "$dir/manifest.json")
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$man" "$(stat -c %s "$dir/manifest.json")" "$ref" "${ref##*:}" >"$dir/oci/index.json"
+  mv "$dir/config.json" "$dir/oci/blobs/sha256/$cfg"
+  mv "$dir/manifest.json" "$dir/oci/blobs/sha256/$man"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci/oci-layout"
+  tar --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -C "$dir/oci" -cf "$dir/image.tar" oci-layout index.json blobs
+  ctr_k8s images import "$dir/image.tar" >/dev/null
+  ctr_k8s images ls -q | grep -qxF "$ref" || die "image $ref did not import"
 }
-build_image "$PAUSE_IMAGE" "$K8S_BIN/pause" 65535:65535
-build_image "$COREDNS_IMAGE" "$K8S_BIN/coredns" 65532:65532
+build_image "$PAUSE_IMAGE" 65535:65535 "$K8S_BIN/pause"
+build_image "$COREDNS_IMAGE" 65532:65532 "$K8S_BIN/coredns" cap_net_bind_service=+ep
 
 # --- Certificates and kubeconfigs from kubeadm
 PKI="$CLUSTER_DIR/pki"
