@@ -5,6 +5,7 @@
 # (options: see the header of front.e2e.mjs)
 # Used by the front, compose and Kubernetes suites.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 e2e_dir="$DP_ROOT/tests/e2e"
@@ -16,6 +17,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 
 # Installed once per lock file in the cache; the lock guards suites running concurrently.
 mkdir -p "$DP_CACHE/npm"
+# shellcheck disable=SC2016 # expanded by the inner bash
 node_modules=$(flock "$DP_CACHE/npm/.e2e.lock" bash -c '. "$1/scripts/lib.sh"; npm_deps "$2"' _ "$DP_ROOT" "$e2e_dir")
 
 export DP_E2E_NODE_PREFIX="${node_modules%/node_modules}"

@@ -4,6 +4,7 @@
 # NGINX runs as uid 65532 (as in the image) when this script runs as root.
 # Env: DP_API_BIN=path uses an already built API binary instead of `cargo build`.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -26,8 +27,8 @@ chmod 0755 "$work"
 nginx_pid=
 cleanup() {
   local rc=$?
-  [[ -n $nginx_pid ]] && kill -QUIT "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
-  [[ -x $work/stop-api.sh ]] && "$work/stop-api.sh" >/dev/null 2>&1 || true
+  if [[ -n $nginx_pid ]] && kill -QUIT "$nginx_pid" 2>/dev/null; then wait "$nginx_pid" 2>/dev/null || true; fi
+  if [[ -x $work/stop-api.sh ]]; then "$work/stop-api.sh" >/dev/null 2>&1 || true; fi
   mkdir -p "$DP_BUILD/e2e/front-logs"
   cp "$work"/*.log "$DP_BUILD/e2e/front-logs/" 2>/dev/null || true
   rm -rf "$work"
@@ -72,6 +73,7 @@ front_port=$(free_port)
 mkdir -p "$work/conf/upstream.d" "$work/run" "$work/check.d"
 render_conf() { front_nginx_conf "$2" "$front_port" "$1" "$work/site" "$work/run"; } # UPSTREAM_DIR OUT
 render_conf "$work/conf/upstream.d" "$work/conf/nginx.conf"
+# shellcheck disable=SC2016 # NGINX variables, not shell ones
 printf 'upstream datapress_api_e2e {\n    server 127.0.0.1:%s;\n}\nmap $host $datapress_api {\n    default datapress_api_e2e;\n}\n' \
   "$api_port" >"$work/conf/upstream.d/api.conf"
 : >"$work/nginx-access.log"
@@ -102,7 +104,9 @@ log "starting NGINX on 127.0.0.1:$front_port"
   >>"$work/nginx-access.log" 2>>"$work/nginx-error.log" &
 nginx_pid=$!
 wait_http "http://127.0.0.1:$front_port/healthz" 15 || { cat "$work/nginx-error.log" >&2; die "NGINX did not start"; }
-[[ $(stat -c %u "/proc/$nginx_pid") == "$(((EUID == 0)) && echo 65532 || echo "$EUID")" ]] || die "NGINX runs as the wrong user"
+expected_uid=$EUID
+((EUID != 0)) || expected_uid=65532
+[[ $(stat -c %u "/proc/$nginx_pid") == "$expected_uid" ]] || die "NGINX runs as uid $(stat -c %u "/proc/$nginx_pid"), not $expected_uid"
 
 log "browser e2e against http://127.0.0.1:$front_port"
 "$DP_ROOT/tests/e2e/front.e2e.sh" --base-url "http://127.0.0.1:$front_port" \
