@@ -12,6 +12,7 @@ SUITES=(
   "manifests|kustomize/tests/validate.sh"
   "ci|tests/ci/run.sh"
   "front|tests/e2e/front.sh"
+  "compose|tests/e2e/compose.sh"
   "bench|bench/run.sh --smoke"
 )
 
