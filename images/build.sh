@@ -7,6 +7,7 @@
 #        DATAPRESS_IMAGES_WORK=DIR   work directory (default build/images)
 #        CARGO_TARGET_DIR=DIR        cargo target directory (default build/images/target)
 #        DATAPRESS_IMAGES_NO_CACHE=1 docker build --no-cache
+#        SOURCE_DATE_EPOCH, DATAPRESS_REVISION  default: the last commit's date and hash
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -14,7 +15,7 @@ contract="$DP_ROOT/images/contract.json"
 cfield() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [d:=d[k] for k in sys.argv[2:]]; print(" ".join(d) if isinstance(d, list) else d)' "$contract" "$@"; }
 
 version=$(workspace_version)
-revision=$(git_revision)
+revision=${DATAPRESS_REVISION:-$(git_revision)}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$DP_ROOT" log -1 --format=%ct)}
 work=${DATAPRESS_IMAGES_WORK:-$DP_BUILD/images}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$work/target}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make images-repro`, suite `images`: builds both images twice, each from a clean, separate
-# CARGO_TARGET_DIR and work directory (new rootfs, new layers, docker build --no-cache), and
+# CARGO_TARGET_DIR, source copy and work directory (new rootfs, new layers, no docker cache), and
 # requires identical layer digests. Also checks the sizes, the embedded dependency list and
 # the dpkg metadata scanners read. Leaves the regular tags untouched.
 set -euo pipefail
@@ -21,11 +21,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# One snapshot of the working tree, copied to two places: the builds cannot see edits made
+# meanwhile, and they also prove that the source path does not leak into the images.
+export DATAPRESS_REVISION=${DATAPRESS_REVISION:-$(git_revision)}
+rm -rf "$root" && mkdir -p "$root/a/src"
+(cd "$DP_ROOT" && git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read --warning=none -T - -cf -) | tar -x -C "$root/a/src"
+cp -a "$root/a/src" "$root/b/"
 for run in a b; do
-  log "build $run of 2 (clean CARGO_TARGET_DIR $root/$run/target)"
-  rm -rf "${root:?}/$run"
-  DATAPRESS_IMAGES_WORK="$root/$run" CARGO_TARGET_DIR="$root/$run/target" \
-    DATAPRESS_IMAGE_TAGS="repro-$run" DATAPRESS_IMAGES_NO_CACHE=1 "$DP_ROOT/images/build.sh"
+  log "build $run of 2 (source $root/$run/src, clean CARGO_TARGET_DIR $root/$run/target)"
+  DATAPRESS_IMAGES_WORK="$root/$run/work" CARGO_TARGET_DIR="$root/$run/target" \
+    DATAPRESS_IMAGE_TAGS="repro-$run" DATAPRESS_IMAGES_NO_CACHE=1 "$root/$run/src/images/build.sh"
 done
 
 fail=0
@@ -36,8 +41,8 @@ same() { # same WHAT A B
 same "API binaries" "$(sha256sum <"$root/a/target/release/datapress-api")" "$(sha256sum <"$root/b/target/release/datapress-api")"
 for key in api front; do
   name=$(name_of "$key")
-  for tar in "$root"/a/context/"$key"/*.tar; do
-    same "$key layer tarball $(basename "$tar")" "$(sha256sum <"$tar")" "$(sha256sum <"$root/b/context/$key/$(basename "$tar")")"
+  for tar in "$root"/a/work/context/"$key"/*.tar; do
+    same "$key layer tarball $(basename "$tar")" "$(sha256sum <"$tar")" "$(sha256sum <"$root/b/work/context/$key/$(basename "$tar")")"
   done
   layers_a=$(docker image inspect -f '{{json .RootFS.Layers}}' "$name:repro-a")
   layers_b=$(docker image inspect -f '{{json .RootFS.Layers}}' "$name:repro-b")
@@ -69,11 +74,11 @@ else
   warn "the API binary has no .dep-v0 section (cargo-auditable missing)"; fail=1
 fi
 status_pkgs() { tar -tf "$1" | sed -n 's#^var/lib/dpkg/status.d/\(.\+\)$#\1#p' | sort | tr '\n' ' '; }
-log "dpkg status.d, api: $(status_pkgs "$root/a/context/api/base.tar")"
-log "dpkg status.d, front adds: $(status_pkgs "$root/a/context/front/nginx.tar")"
+log "dpkg status.d, api: $(status_pkgs "$root/a/work/context/api/base.tar")"
+log "dpkg status.d, front adds: $(status_pkgs "$root/a/work/context/front/nginx.tar")"
 has_status() { tar -xOf "$1" "var/lib/dpkg/status.d/$2" 2>/dev/null | grep -q '^Status: install ok installed'; }
 for entry in api/base:libc6 api/base:libgcc-s1 api/base:ca-certificates api/base:base-files front/nginx:nginx front/nginx:libssl3; do
-  tar=$root/a/context/${entry%%:*}.tar pkg=${entry##*:}
+  tar=$root/a/work/context/${entry%%:*}.tar pkg=${entry##*:}
   has_status "$tar" "$pkg" || { warn "no dpkg status for $pkg in ${entry%%:*}"; fail=1; }
 done
 

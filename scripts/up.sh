@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: builds both images, starts them with Docker Compose and waits until healthy.
 # Images come from `nix build` when Nix can build here, otherwise from the offline builder.
-# Env: DATAPRESS_API_PORT (8080), DATAPRESS_FRONT_PORT (8081): host ports on 127.0.0.1.
+# Env: DATAPRESS_API_PORT (8080), DATAPRESS_FRONT_PORT (8081): host ports on 127.0.0.1;
+#      DATAPRESS_BUILDER=offline: do not try Nix first.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -9,15 +10,19 @@ ensure_compose
 
 # Nix builds the same images from the same contract; it cannot fetch its inputs on the
 # closed-network machines, so a failure there falls back to the offline builder.
+# DATAPRESS_BUILDER=offline skips the attempt.
 nix_images() {
-  command -v nix >/dev/null 2>&1 || return 1
-  local out version
+  [[ ${DATAPRESS_BUILDER:-auto} != offline ]] && command -v nix >/dev/null 2>&1 || return 1
+  local dir="$DP_BUILD/nix-images" version archive
   version=$(workspace_version)
-  out=$(cd "$DP_ROOT" && timeout 1800 nix --extra-experimental-features 'nix-command flakes' \
-    build --no-link --print-out-paths .#api-image .#front-image 2>/dev/null) || return 1
-  log "loading the Nix-built images"
-  local archive
-  for archive in $out; do docker load -q <"$archive" >/dev/null; done
+  rm -rf "$dir" && mkdir -p "$dir"
+  log "nix build .#api-image .#front-image"
+  if ! (cd "$DP_ROOT" && timeout 3600 nix --extra-experimental-features 'nix-command flakes' \
+    build --out-link "$dir/result" .#api-image .#front-image) >"$dir/build.log" 2>&1; then
+    warn "Nix cannot build the images here (${dir#"$DP_ROOT"/}/build.log): using the offline builder"
+    return 1
+  fi
+  for archive in "$dir"/result*; do docker load -q -i "$archive" >/dev/null; done
   docker tag "datapress-api:$version" datapress-api:dev
   docker tag "datapress-front:$version" datapress-front:dev
 }
