@@ -324,7 +324,9 @@ fn describe(meta: &Metadata, key: &str) -> String {
 
 fn from_figment(error: figment::Error) -> ConfigError {
     let mut key = error.path.join(".");
-    if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+    if let figment::error::Kind::UnknownField(field, _) = &error.kind
+        && error.path.last() != Some(field)
+    {
         key = if key.is_empty() {
             field.clone()
         } else {
@@ -374,4 +376,236 @@ pub fn local_probe_addr(addr: SocketAddr) -> SocketAddr {
         ip => ip,
     };
     SocketAddr::new(ip, addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_from(vars.iter().map(|(k, v)| (*k, *v)))
+    }
+
+    fn toml_file(content: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(content.as_bytes()).unwrap();
+        file
+    }
+
+    fn error(vars: &[(&str, &str)]) -> String {
+        let message = load(vars)
+            .expect_err("config should be rejected")
+            .to_string();
+        assert!(!message.contains('\n'), "one line: {message}");
+        message
+    }
+
+    #[test]
+    fn defaults_without_environment() {
+        assert_eq!(load(&[]).unwrap(), Config::default());
+        let config = Config::default();
+        assert_eq!(config.env, "dev");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:8000");
+        assert_eq!(config.metrics_listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.drain_seconds, 5);
+        assert_eq!(config.shutdown_timeout_seconds, 20);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.db_password.is_none());
+        assert!(!config.traces_enabled());
+    }
+
+    #[test]
+    fn every_seed_variable_sets_its_key() {
+        let config = load(&[
+            ("APP_ENV", "recette"),
+            ("APP_BANNER", "123"),
+            ("DB_PASSWORD", "pw"),
+            ("DATAPRESS_LISTEN", "127.0.0.1:18000"),
+            ("DATAPRESS_METRICS_LISTEN", "127.0.0.1:19000"),
+            ("DATAPRESS_DRAIN_SECONDS", "0"),
+            ("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "7"),
+            ("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "3"),
+            ("DATAPRESS_LOG_FORMAT", "pretty"),
+            ("RUST_LOG", "debug,hyper=info"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SERVICE_NAME", "svc"),
+        ])
+        .unwrap();
+        assert_eq!(config.env, "recette");
+        // Values stay strings: a numeric banner is not reinterpreted.
+        assert_eq!(config.banner, "123");
+        assert_eq!(config.db_password.as_ref().map(Secret::expose), Some("pw"));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:18000");
+        assert_eq!(config.metrics_listen.to_string(), "127.0.0.1:19000");
+        assert_eq!(config.drain_seconds, 0);
+        assert_eq!(config.shutdown_timeout_seconds, 7);
+        assert_eq!(config.header_read_timeout_seconds, 3);
+        assert_eq!(config.log_format, LogFormat::Pretty);
+        assert_eq!(config.log_level, "debug,hyper=info");
+        assert_eq!(config.otel.protocol, OtlpProtocol::Grpc);
+        assert_eq!(config.otel.service_name, "svc");
+        assert_eq!(
+            config.otel.traces_url().as_deref(),
+            Some("http://collector:4318/")
+        );
+        // Every variable of the table is exercised by this test or a neighbour.
+        assert_eq!(ENV_VARS.len(), 15);
+    }
+
+    #[test]
+    fn http_traces_url_gets_the_signal_path() {
+        let config = load(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")]).unwrap();
+        assert_eq!(
+            config.otel.traces_url().as_deref(),
+            Some("http://c:4318/v1/traces")
+        );
+        let config = load(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4318/custom"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.otel.traces_url().as_deref(),
+            Some("http://t:4318/custom")
+        );
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let config = load(&[("APP_ENV", ""), ("OTEL_EXPORTER_OTLP_ENDPOINT", "")]).unwrap();
+        assert_eq!(config.env, "dev");
+        assert!(!config.traces_enabled());
+    }
+
+    #[test]
+    fn file_is_overridden_by_environment() {
+        let file = toml_file(
+            "env = \"from-file\"\nbanner = \"Banner from file\"\ndrain_seconds = 9\n\
+             [otel]\nservice_name = \"file-svc\"\n",
+        );
+        let path = file.path().to_str().unwrap();
+        let config = load(&[("DATAPRESS_CONFIG", path), ("APP_ENV", "recette")]).unwrap();
+        assert_eq!(config.env, "recette");
+        assert_eq!(config.banner, "Banner from file");
+        assert_eq!(config.drain_seconds, 9);
+        assert_eq!(config.otel.service_name, "file-svc");
+        assert_eq!(config.listen, Config::default().listen);
+    }
+
+    #[test]
+    fn password_file_wins_over_password() {
+        let secret = toml_file("from-file-pw\n");
+        let path = secret.path().to_str().unwrap();
+        let config = load(&[("DB_PASSWORD", "from-env"), ("DB_PASSWORD_FILE", path)]).unwrap();
+        assert_eq!(
+            config.db_password.as_ref().map(Secret::expose),
+            Some("from-file-pw")
+        );
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_ignored() {
+        let config = load(&[
+            ("DATAPRESS_API_PORT", "tcp://10.96.0.12:80"),
+            ("DATAPRESS_API_PORT_80_TCP", "tcp://10.96.0.12:80"),
+            ("DATAPRESS_API_PORT_80_TCP_ADDR", "10.96.0.12"),
+            ("DATAPRESS_API_PORT_80_TCP_PORT", "80"),
+            ("DATAPRESS_API_PORT_80_TCP_PROTO", "tcp"),
+            ("DATAPRESS_API_SERVICE_HOST", "10.96.0.12"),
+            ("DATAPRESS_API_SERVICE_PORT", "80"),
+            ("DATAPRESS_API_SERVICE_PORT_HTTP", "80"),
+            ("DATAPRESS_FRONT_PORT", "tcp://10.96.0.13:8080"),
+            ("DATAPRESS_FRONT_SERVICE_HOST", "10.96.0.13"),
+        ])
+        .unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_source() {
+        let msg = error(&[("DATAPRESS_LISTEN", "not-an-address")]);
+        assert!(msg.contains("`listen`"), "{msg}");
+        assert!(
+            msg.contains("environment variable DATAPRESS_LISTEN"),
+            "{msg}"
+        );
+
+        let msg = error(&[("DATAPRESS_METRICS_LISTEN", "0.0.0.0")]);
+        assert!(msg.contains("DATAPRESS_METRICS_LISTEN"), "{msg}");
+
+        let msg = error(&[("DATAPRESS_LOG_FORMAT", "xml")]);
+        assert!(msg.contains("`log_format`"), "{msg}");
+        assert!(msg.contains("DATAPRESS_LOG_FORMAT"), "{msg}");
+        assert!(msg.contains("xml"), "{msg}");
+
+        let msg = error(&[("DATAPRESS_DRAIN_SECONDS", "soon")]);
+        assert!(msg.contains("DATAPRESS_DRAIN_SECONDS"), "{msg}");
+
+        let msg = error(&[("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "0")]);
+        assert!(msg.contains("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS"), "{msg}");
+
+        let msg = error(&[("RUST_LOG", "info,[[bad")]);
+        assert!(msg.contains("RUST_LOG"), "{msg}");
+
+        let msg = error(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
+        assert!(msg.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{msg}");
+
+        let msg = error(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]);
+        assert!(msg.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{msg}");
+    }
+
+    #[test]
+    fn unreadable_password_file_is_an_error() {
+        let msg = error(&[("DB_PASSWORD_FILE", "/nonexistent/datapress/pw")]);
+        assert!(msg.contains("`db_password_file`"), "{msg}");
+        assert!(
+            msg.contains("environment variable DB_PASSWORD_FILE"),
+            "{msg}"
+        );
+        assert!(msg.contains("/nonexistent/datapress/pw"), "{msg}");
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let msg = error(&[("DATAPRESS_CONFIG", "/nonexistent/datapress.toml")]);
+        assert!(
+            msg.contains("DATAPRESS_CONFIG=/nonexistent/datapress.toml"),
+            "{msg}"
+        );
+
+        let file = toml_file("env = \n[[[");
+        let path = file.path().to_str().unwrap();
+        let msg = error(&[("DATAPRESS_CONFIG", path)]);
+        assert!(msg.contains(path), "{msg}");
+
+        let file = toml_file("listen = \"nowhere\"\n");
+        let path = file.path().to_str().unwrap();
+        let msg = error(&[("DATAPRESS_CONFIG", path)]);
+        assert!(msg.contains("`listen`"), "{msg}");
+        assert!(msg.contains(&format!("TOML file {path}")), "{msg}");
+
+        let file = toml_file("lsiten = \"0.0.0.0:1\"\n");
+        let path = file.path().to_str().unwrap();
+        let msg = error(&[("DATAPRESS_CONFIG", path)]);
+        assert!(msg.contains("lsiten"), "{msg}");
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_or_serialised_output() {
+        let secret = toml_file("file-secret-value\n");
+        let config = load(&[
+            ("DB_PASSWORD_FILE", secret.path().to_str().unwrap()),
+            ("DB_PASSWORD", "env-secret-value"),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        let json = serde_json::to_string(&config).unwrap();
+        for out in [&debug, &json] {
+            assert!(!out.contains("secret-value"), "{out}");
+        }
+        assert!(json.contains("\"db_password\":\"[redacted]\""), "{json}");
+    }
 }

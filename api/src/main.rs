@@ -4,6 +4,7 @@ mod access_log;
 mod cli;
 mod config;
 mod healthcheck;
+mod listener;
 mod readiness;
 mod routes;
 mod secret;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::num::NonZero;
 use std::time::Duration;
 
-use salvo::conn::TcpListener;
 use salvo::conn::tcp::TcpAcceptor;
+use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
@@ -14,10 +14,12 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
 use crate::readiness::Readiness;
-use crate::{routes, telemetry};
+use crate::{listener, routes, telemetry};
 
 /// Largest request head (request line + headers) accepted; hyper answers 431 beyond.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Bound on accepting the backlog and closing the public socket.
+const LISTENER_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bound on flushing telemetry at exit, so an unreachable collector cannot hang it.
 const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,7 +62,7 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpAcceptor, ServeE
         })
 }
 
-fn server(acceptor: TcpAcceptor, config: &Config) -> Server<TcpAcceptor> {
+fn server<A: Acceptor + Send>(acceptor: A, config: &Config) -> Server<A> {
     let fuse = FuseConfig::default().with_http1_header_timeout(config.header_read_timeout());
     let mut server = Server::new(acceptor).fuse_config(fuse);
     server.http1_mut().max_buf_size(MAX_REQUEST_HEAD);
@@ -72,7 +74,8 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
     let mut signals = Signals::new()?;
     let readiness = Readiness::new();
 
-    let public = server(bind("DATAPRESS_LISTEN", config.listen).await?, &config);
+    let (acceptor, closer) = listener::closable(bind("DATAPRESS_LISTEN", config.listen).await?);
+    let public = server(acceptor, &config);
     let public_handle = public.handle();
     let public_task = tokio::spawn(public.serve(routes::service(&config, readiness.clone())));
 
@@ -103,6 +106,9 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
             timeout_seconds = config.shutdown_timeout_seconds,
             "shutdown: stopping listeners, finishing in-flight requests"
         );
+        if !closer.close(LISTENER_CLOSE_TIMEOUT).await {
+            tracing::warn!("shutdown: listener did not close in time");
+        }
         stop(&handles, |h| h.stop_graceful(config.shutdown_timeout()));
         tokio::select! {
             _ = public_task => {}

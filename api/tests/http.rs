@@ -1,0 +1,281 @@
+//! The public listener, end to end against the real binary.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{Api, get, read_response, request};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn assert_json(res: &common::Response) {
+    assert_eq!(
+        res.header("content-type"),
+        Some("application/json"),
+        "{res:?}"
+    );
+}
+
+#[test]
+fn root_reports_identity_and_a_microsecond_utc_timestamp() {
+    let api = Api::start(&[("APP_ENV", "recette")]);
+    let res = api.get("/");
+    assert_eq!(res.status, 200);
+    assert_json(&res);
+    let body = res.json();
+    let obj = body.as_object().unwrap();
+    let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 5, "{body}");
+    assert_eq!(body["service"], "api");
+    assert_eq!(body["env"], "recette");
+    assert_eq!(body["version"], VERSION);
+    assert_eq!(body["version"], "1.0.0");
+    let revision = body["revision"].as_str().unwrap();
+    assert_eq!(
+        revision,
+        option_env!("DATAPRESS_REVISION").unwrap_or("unknown")
+    );
+    // 2026-11-25T09:09:57.620150Z: RFC 3339, UTC, microseconds, Z.
+    let ts = body["ts"].as_str().unwrap();
+    assert_eq!(ts.len(), 27, "{ts}");
+    assert!(ts.ends_with('Z') && ts.as_bytes()[19] == b'.', "{ts}");
+    let parsed = chrono::DateTime::parse_from_rfc3339(ts).unwrap();
+    let age = chrono::Utc::now().signed_duration_since(parsed);
+    assert!(age.num_seconds().abs() < 5, "{ts}");
+}
+
+#[test]
+fn probes_and_info() {
+    let api = Api::start(&[("APP_BANNER", "Recette du lundi"), ("DB_PASSWORD", "pw")]);
+    let res = api.get("/health");
+    assert_eq!(
+        (res.status, res.text().as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
+    assert_json(&res);
+    let res = api.get("/ready");
+    assert_eq!(
+        (res.status, res.text().as_str()),
+        (200, r#"{"status":"ready"}"#)
+    );
+    assert_json(&res);
+
+    let res = api.get("/info");
+    assert_eq!(res.status, 200);
+    assert_json(&res);
+    let info = res.json();
+    assert_eq!(info["env"], "dev");
+    assert_eq!(info["banner"], "Recette du lundi");
+    assert_eq!(info["version"], VERSION);
+    assert_eq!(info["db_password"], "set");
+    assert_eq!(info["listen"], api.addr.to_string());
+    assert_eq!(info["metrics_listen"], api.metrics_addr.to_string());
+    assert_eq!(info["telemetry"]["traces"], false);
+    assert_eq!(info["telemetry"]["metrics"], true);
+
+    let unset = Api::start(&[]);
+    assert_eq!(unset.get("/info").json()["db_password"], "unset");
+}
+
+#[test]
+fn head_is_answered_without_a_body() {
+    let api = Api::start(&[]);
+    let res = api.request("HEAD /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(res.status, 200);
+    assert!(res.body.is_empty());
+}
+
+#[test]
+fn unknown_paths_and_methods_get_json_errors() {
+    let api = Api::start(&[]);
+    let res = api.get("/nope/x?y=1");
+    assert_eq!(res.status, 404);
+    assert_json(&res);
+    assert_eq!(
+        res.json(),
+        serde_json::json!({"error": "not_found", "path": "/nope/x"})
+    );
+
+    let res = api.request("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(res.status, 404, "metrics never on the public port");
+
+    for (method, path) in [("POST", "/health"), ("DELETE", "/"), ("PUT", "/info")] {
+        let res = api.request(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ));
+        assert_eq!(res.status, 405, "{method} {path}");
+        assert_json(&res);
+        assert_eq!(res.json()["error"], "method_not_allowed");
+        let allow = res.header("allow").unwrap_or_default();
+        assert!(allow.contains("GET"), "Allow: {allow}");
+    }
+    let res = api.get("/health");
+    assert_eq!(res.status, 200);
+}
+
+#[test]
+fn request_id_is_echoed_or_generated_and_logged() {
+    let api = Api::start(&[]);
+    let res = api.request(
+        "GET /info HTTP/1.1\r\nHost: t\r\nX-Request-Id: client-id-42\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(res.header("x-request-id"), Some("client-id-42"));
+
+    let res = api.get("/");
+    let generated = res.header("x-request-id").unwrap().to_owned();
+    assert_eq!(generated.len(), 32);
+    let other = api.get("/").header("x-request-id").unwrap().to_owned();
+    assert_ne!(generated, other);
+
+    // A client id that is not a plain token is replaced, not echoed.
+    let res = api.request(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Request-Id: has spaces {}\r\nConnection: close\r\n\r\n",
+    );
+    assert_ne!(res.header("x-request-id"), Some("has spaces {}"));
+
+    api.wait_log("for client-id-42", |l| l.contains("client-id-42"));
+    let line = api
+        .json_logs()
+        .into_iter()
+        .find(|l| l["span"]["request_id"] == "client-id-42" && l["message"] == "request")
+        .expect("access log line with the request id");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["route"], "/info");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["level"], "INFO");
+    assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);
+    api.wait_log("for the generated id", |l| l.contains(&generated));
+}
+
+#[test]
+fn probes_log_at_debug_only() {
+    let api = Api::start(&[]);
+    api.get("/health");
+    api.get("/ready");
+    api.get("/info");
+    api.wait_log("for /info", |l| l.contains("\"path\":\"/info\""));
+    assert!(
+        !api.logs()
+            .iter()
+            .any(|l| l.contains("\"path\":\"/health\"") || l.contains("\"path\":\"/ready\"")),
+        "{:?}",
+        api.logs()
+    );
+
+    let debug = Api::start(&[("RUST_LOG", "debug")]);
+    debug.get("/health");
+    debug.wait_log("for /health at debug", |l| {
+        l.contains("\"path\":\"/health\"") && l.contains("\"DEBUG\"")
+    });
+}
+
+#[test]
+fn malformed_requests_are_refused_and_others_still_served() {
+    let api = Api::start(&[]);
+    // Garbage instead of a request line.
+    let res = request(api.addr, b"\x16\x03\x01 not http at all\r\n\r\n").unwrap();
+    assert_eq!(res.status, 400);
+    assert_eq!(res.header("connection"), Some("close"));
+    // A header line without a colon.
+    let res = request(api.addr, b"GET / HTTP/1.1\r\nHost t\r\n\r\n").unwrap();
+    assert_eq!(res.status, 400);
+    // Oversized headers: 431 or a closed connection, never a hang.
+    let big = "x".repeat(64 * 1024);
+    let raw = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n");
+    match request(api.addr, raw.as_bytes()) {
+        Ok(res) => assert_eq!(res.status, 431),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "{e}"
+        ),
+    }
+    // A body on a route that takes none.
+    let res = api.request("GET /info HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(res.status, 413);
+    assert_json(&res);
+    assert_eq!(res.json()["error"], "body_not_allowed");
+    let res = api.request(
+        "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!(res.status, 413);
+
+    assert_eq!(api.get("/health").status, 200);
+}
+
+#[test]
+fn slow_clients_are_cut_off_without_blocking_others() {
+    let api = Api::start(&[("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "1")]);
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(api.addr).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    // Everyone else is served while the slow client dawdles.
+    assert_eq!(api.get("/health").status, 200);
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = Vec::new();
+    let result = slow.read_to_end(&mut buf);
+    let elapsed = started.elapsed();
+    assert!(
+        result.is_ok()
+            || result
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset)
+    );
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "cut off late: {elapsed:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+
+    // A connection that never sends a byte is closed on the same deadline.
+    let started = Instant::now();
+    let mut idle = TcpStream::connect(api.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = idle.read_to_end(&mut Vec::new());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(api.get("/health").status, 200);
+}
+
+#[test]
+fn secrets_never_reach_responses_or_logs() {
+    const SENTINEL: &str = "s3nt1nel-db-password";
+    let api = Api::start(&[("DB_PASSWORD", SENTINEL), ("RUST_LOG", "trace")]);
+    for path in ["/", "/health", "/ready", "/info", "/missing"] {
+        let res = get(api.addr, path);
+        assert!(!res.text().contains(SENTINEL));
+        assert!(res.headers.values().all(|v| !v.contains(SENTINEL)));
+    }
+    api.wait_log("for /missing", |l| l.contains("/missing"));
+    assert!(!api.logs().iter().any(|l| l.contains(SENTINEL)));
+
+    let out = common::run(&["check-config"], &[("DB_PASSWORD", SENTINEL)]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(SENTINEL), "{stdout}");
+    assert!(stdout.contains("[redacted]"), "{stdout}");
+}
+
+#[test]
+fn read_response_helper_handles_keep_alive() {
+    let api = Api::start(&[]);
+    let mut conn = TcpStream::connect(api.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..3 {
+        conn.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut conn).unwrap().status, 200);
+    }
+}

@@ -1,0 +1,226 @@
+//! Process lifecycle: exit codes, subcommands and the shutdown sequence.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Api, read_response, run, try_get};
+
+#[test]
+fn bad_configuration_exits_2_with_one_clear_line() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("DATAPRESS_LISTEN", "nowhere")], "DATAPRESS_LISTEN"),
+        (&[("DATAPRESS_LOG_FORMAT", "xml")], "DATAPRESS_LOG_FORMAT"),
+        (
+            &[("DB_PASSWORD_FILE", "/nonexistent/pw")],
+            "DB_PASSWORD_FILE",
+        ),
+        (
+            &[("DATAPRESS_CONFIG", "/nonexistent/c.toml")],
+            "DATAPRESS_CONFIG",
+        ),
+    ];
+    for (vars, key) in cases {
+        for args in [&[][..], &["check-config"][..]] {
+            let out = run(args, vars);
+            assert_eq!(out.status.code(), Some(2), "{vars:?} {args:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+            assert!(stderr.contains(key), "{stderr}");
+            assert!(out.stdout.is_empty(), "nothing served or printed");
+        }
+    }
+    let out = run(&["no-such-command"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_toml_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "env = [unclosed\n").unwrap();
+    let out = run(&[], &[("DATAPRESS_CONFIG", path.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}
+
+#[test]
+fn check_config_prints_the_effective_config() {
+    let out = run(
+        &["check-config"],
+        &[
+            ("APP_ENV", "recette"),
+            ("DATAPRESS_API_PORT", "tcp://10.96.0.12:80"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config["env"], "recette");
+    assert_eq!(config["listen"], "0.0.0.0:8000");
+    assert_eq!(config["db_password"], serde_json::Value::Null);
+}
+
+#[test]
+fn healthcheck_exit_codes() {
+    let api = Api::start(&[]);
+    let listen = api.addr.to_string();
+    // Default URL: /health on the configured listen port.
+    let out = run(&["healthcheck"], &[("DATAPRESS_LISTEN", &listen)]);
+    assert!(out.status.success(), "{out:?}");
+    let url = format!("http://{}/ready", api.addr);
+    assert!(run(&["healthcheck", "--url", &url], &[]).status.success());
+    let url = format!("http://{}/missing", api.addr);
+    assert_eq!(
+        run(&["healthcheck", "--url", &url], &[]).status.code(),
+        Some(1)
+    );
+    let closed = format!("http://127.0.0.1:{}/health", common::free_port());
+    assert_eq!(
+        run(&["healthcheck", "--url", &closed], &[]).status.code(),
+        Some(1)
+    );
+
+    // A peer that accepts but never answers fails within the 2 s budget.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let out = run(&["healthcheck", "--url", &url], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn sigterm_drains_then_stops_without_losing_requests() {
+    let mut api = Api::start(&[
+        ("DATAPRESS_DRAIN_SECONDS", "2"),
+        ("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "10"),
+    ]);
+    let addr = api.addr;
+
+    // Clients keep sending requests until the load balancer would have dropped the pod
+    // (well within the drain delay); every one of them must get a complete answer.
+    let routed = Arc::new(AtomicBool::new(true));
+    let (ok, lost) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (routed, ok, lost) = (routed.clone(), ok.clone(), lost.clone());
+            thread::spawn(move || {
+                while routed.load(Ordering::Relaxed) {
+                    let result = TcpStream::connect(addr).and_then(|mut conn| {
+                        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+                        conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")?;
+                        read_response(&mut conn)
+                    });
+                    match result {
+                        Ok(res) if res.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        other => {
+                            eprintln!("lost request: {other:?}");
+                            lost.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+            })
+        })
+        .collect();
+
+    // An in-flight request: its head is half sent before the signal and finished after
+    // the listener stopped accepting.
+    let mut inflight = TcpStream::connect(addr).unwrap();
+    inflight
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    inflight
+        .write_all(b"GET /info HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(200));
+
+    api.signal("TERM");
+    let started = Instant::now();
+    api.wait_log("draining", |l| l.contains("not ready, draining"));
+    let ready = try_get(addr, "/ready").unwrap();
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.text(), r#"{"status":"draining"}"#);
+    assert_eq!(ready.header("connection"), Some("close"));
+    assert_eq!(
+        try_get(addr, "/health").unwrap().status,
+        200,
+        "still live while draining"
+    );
+
+    thread::sleep(Duration::from_millis(1000));
+    routed.store(false, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+
+    api.wait_log("graceful stop", |l| l.contains("stopping listeners"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "drain delay honoured"
+    );
+    api.wait_log("server stop", |l| l.contains("initiate graceful stop"));
+    // New connections are refused at once, not parked in a backlog.
+    let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+    assert!(refused.is_err(), "listener closed during the graceful stop");
+
+    inflight.write_all(b"\r\n").unwrap();
+    let res = read_response(&mut inflight).expect("in-flight request completes");
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json()["service"], "api");
+
+    let status = api.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "{:?}", api.logs());
+    assert!(ok.load(Ordering::Relaxed) > 10, "clients ran");
+    assert_eq!(lost.load(Ordering::Relaxed), 0, "no request lost");
+    api.wait_log("complete", |l| l.contains("shutdown: complete"));
+}
+
+#[test]
+fn sigint_runs_the_same_sequence() {
+    let mut api = Api::start(&[]);
+    api.signal("INT");
+    let status = api.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    assert!(api.logs().iter().any(|l| l.contains("not ready, draining")));
+}
+
+#[test]
+fn the_deadline_bounds_a_stuck_client() {
+    let mut api = Api::start(&[("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "1")]);
+    // A request that never finishes its headers keeps its connection busy.
+    let mut stuck = TcpStream::connect(api.addr).unwrap();
+    stuck.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    api.signal("TERM");
+    let status = api.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_second_signal_forces_the_exit() {
+    let mut api = Api::start(&[("DATAPRESS_DRAIN_SECONDS", "30")]);
+    api.signal("TERM");
+    api.wait_log("draining", |l| l.contains("not ready, draining"));
+    let started = Instant::now();
+    api.signal("TERM");
+    let status = api.wait_exit(Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(status.code(), Some(1), "forced: {status:?}");
+    assert!(status.signal().is_none());
+}
