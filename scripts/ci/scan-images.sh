@@ -19,7 +19,6 @@ for key in "${IMAGE_KEYS[@]}"; do
   trivy image --quiet --input "$dir/$key.tar" --scanners vuln --list-all-pkgs \
     --format json --output "$dir/$key-trivy.json"
   rm -f "$dir/$key.tar"
-  trivy convert --format table --severity HIGH,CRITICAL "$dir/$key-trivy.json"
   python3 "$DP_ROOT/scripts/ci/trivy_gate.py" "$ref" "$dir/$key-trivy.json" | tee -a "${GITHUB_STEP_SUMMARY:-/dev/null}" || status=1
 done
 ((status == 0)) || die "image scan failed (see above)"
