@@ -76,6 +76,10 @@
             inherit cargoArtifacts;
             pname = "datapress-api";
             cargoExtraArgs = "--locked --package datapress-api";
+            # cargo-auditable embeds the dependency list, so Trivy and `cargo audit bin` can
+            # read the binary (as images/build.sh does offline).
+            nativeBuildInputs = [ pkgs.cargo-auditable ];
+            cargoBuildCommand = "cargo auditable build --release";
             # Same build-time revision as images/build.sh; only here, so deps stay cached.
             DATAPRESS_REVISION = revision;
             # The tests run once, in the nextest check.

@@ -39,11 +39,13 @@ ensure_apt() {
   for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
   ((${#missing[@]})) || return 0
   log "installing Debian packages: ${missing[*]}"
+  local sudo=() # CI runners (GitHub) are not root
+  ((EUID == 0)) || sudo=(sudo -n)
   local stamp=/var/lib/apt/periodic/datapress-update-stamp
   if [[ ! -f $stamp ]] || (($(date +%s) - $(stat -c %Y "$stamp") > 3600)); then
-    apt-get update -qq && mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" mkdir -p "$(dirname "$stamp")" && "${sudo[@]}" touch "$stamp"
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # The Docker engine from Debian, started in the background when not running.
