@@ -12,6 +12,10 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 [[ -n ${CHROMIUM:-} ]] || ensure_chromium
 log "$("$NGINX" -v 2>&1)"
 
+log "unit tests of the page's modules (node --test front/tests/)"
+command -v node >/dev/null 2>&1 || ensure_apt nodejs
+node --test "$DP_ROOT/front/tests/"
+
 if [[ -n ${DP_API_BIN:-} ]]; then
   api_bin=$DP_API_BIN
 else
