@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod healthcheck;
 mod listener;
+mod metrics;
 mod readiness;
 mod routes;
 mod secret;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::access_log::AccessLog;
 use crate::config::Config;
 use crate::readiness::Readiness;
+use crate::telemetry::Telemetry;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Git revision baked in at build time (`DATAPRESS_REVISION`), `unknown` otherwise.
@@ -194,6 +195,11 @@ impl CloseWhenDraining {
     }
 }
 
+/// The catcher of both listeners: every error status becomes a small JSON document.
+pub fn json_catcher() -> Catcher {
+    Catcher::new(json_error)
+}
+
 /// Every error status becomes a small JSON document, never an HTML page.
 #[handler]
 async fn json_error(req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) {
@@ -244,16 +250,22 @@ fn get(path: &str, handler: impl Handler) -> Router {
 }
 
 /// The public service: routes, middlewares and the JSON error catcher in one place.
-pub fn service(config: &Config, readiness: Readiness) -> Service {
+pub fn service(config: &Config, readiness: Readiness, telemetry: &Telemetry) -> Service {
     let info = serde_json::to_vec(&PublicInfo::new(config)).unwrap_or_default();
     let router = Router::new()
         .push(get("", Root::new(config)))
         .push(get("health", health))
         .push(get("ready", Ready(readiness.clone())))
         .push(get("info", Info { body: info.into() }));
-    Service::new(router)
+    let mut service = Service::new(router);
+    // Outermost first: the trace context exists before the access log reads its id.
+    if let Some(tracing) = telemetry.tracing_middleware() {
+        service = service.hoop(tracing);
+    }
+    service
+        .hoop(telemetry.metrics_middleware())
         .hoop(AccessLog::new())
         .hoop(CloseWhenDraining(readiness))
         .hoop(reject_body)
-        .catcher(Catcher::new(json_error))
+        .catcher(json_catcher())
 }

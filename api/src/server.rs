@@ -33,6 +33,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: Box<salvo::Error>,
     },
+    #[error("{0}")]
+    Telemetry(telemetry::TelemetryError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("shutdown forced by a second signal")]
@@ -70,14 +72,21 @@ fn server<A: Acceptor + Send>(acceptor: A, config: &Config) -> Server<A> {
 }
 
 async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
-    let telemetry = telemetry::init(&config);
+    let telemetry = telemetry::init(&config).map_err(ServeError::Telemetry)?;
     let mut signals = Signals::new()?;
     let readiness = Readiness::new();
 
     let (acceptor, closer) = listener::closable(bind("DATAPRESS_LISTEN", config.listen).await?);
     let public = server(acceptor, &config);
     let public_handle = public.handle();
-    let public_task = tokio::spawn(public.serve(routes::service(&config, readiness.clone())));
+    let metrics = server(
+        bind("DATAPRESS_METRICS_LISTEN", config.metrics_listen).await?,
+        &config,
+    );
+    let metrics_handle = metrics.handle();
+    let metrics_task = tokio::spawn(metrics.serve(crate::metrics::service(telemetry.registry())));
+    let public_task =
+        tokio::spawn(public.serve(routes::service(&config, readiness.clone(), &telemetry)));
 
     readiness.set_ready();
     tracing::info!(
@@ -85,6 +94,8 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
         version = routes::VERSION,
         revision = routes::REVISION,
         listen = %config.listen,
+        metrics_listen = %config.metrics_listen,
+        traces = config.traces_enabled(),
         workers,
         "ready"
     );
@@ -100,7 +111,7 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
         () = signals.recv() => true,
     };
 
-    let handles = [public_handle];
+    let handles = [public_handle, metrics_handle];
     if !forced {
         tracing::info!(
             timeout_seconds = config.shutdown_timeout_seconds,
@@ -111,7 +122,7 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
         }
         stop(&handles, |h| h.stop_graceful(config.shutdown_timeout()));
         tokio::select! {
-            _ = public_task => {}
+            _ = async { let _ = tokio::join!(public_task, metrics_task); } => {}
             () = signals.recv() => forced = true,
         }
     }
