@@ -2,7 +2,8 @@
 # `make docs-assets`: regenerates the images the docs and the deck embed, from the
 # repository's own tools, into docs/assets/ (committed, so a fresh clone's docs are complete):
 #  - diagrams/NAME.svg from each ```mermaid block whose first line is `%% asset: NAME`;
-#  - front-after-click.png, the browser e2e's screenshot (runs the front suite if needed);
+#  - front-after-click.png and front-api-down.png, the browser e2e's screenshots (from
+#    make e2e-k8s when it ran, else from the front suite, which runs if needed);
 #  - bench.svg, the chart of the last full `make bench` (never made up: missing = warning).
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
@@ -25,9 +26,14 @@ for f in "$DP_BUILD"/docs/assets/*.mmd; do
   "$DP_ROOT/docs/tools/render.sh" mermaid "$f" "$assets/diagrams/$(basename "${f%.mmd}").svg"
 done
 
-shot="$DP_BUILD/e2e/front-after-click.png"
-[[ -f $shot ]] || "$DP_ROOT/scripts/test.sh" front
-cp "$shot" "$assets/front-after-click.png"
+# Screenshots: the recette ones (make e2e-k8s) when present, else the local front suite's.
+shots="$DP_BUILD/e2e/k8s"
+if [[ ! -f $shots/front-after-click.png ]]; then
+  shots="$DP_BUILD/e2e"
+  [[ -f $shots/front-after-click.png && -f $shots/front-api-down.png ]] || "$DP_ROOT/scripts/test.sh" front
+fi
+cp "$shots/front-after-click.png" "$assets/front-after-click.png"
+cp "$DP_BUILD/e2e/front-api-down.png" "$assets/front-api-down.png" 2>/dev/null || warn "no API-down screenshot"
 
 chart=$(ls -t "$DP_BUILD"/bench/*.svg 2>/dev/null | head -1 || true)
 if [[ -n $chart ]]; then cp "$chart" "$assets/bench.svg"; else warn "no benchmark chart in build/bench: run 'make bench' first"; fi

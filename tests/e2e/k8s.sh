@@ -108,7 +108,7 @@ grep -q 'restricted' "$WORK/psa.txt" || fail "privileged pod refused for another
 ok "pods admitted under 'restricted'; a privileged pod is rejected"
 
 step "browser e2e through NodePort $NODEPORT"
-"$DP_ROOT/tests/e2e/front.e2e.sh" --base-url "$BASE" --no-api-control
+"$DP_ROOT/tests/e2e/front.e2e.sh" --base-url "$BASE" --no-api-control --artifacts "$DP_BUILD/e2e/k8s"
 
 # --- 4. NetworkPolicies
 step "network policies"
