@@ -26,7 +26,7 @@ trap cleanup EXIT
 export DATAPRESS_REVISION=${DATAPRESS_REVISION:-$(git_revision)}
 rm -rf "$root" && mkdir -p "$root/a/src"
 (cd "$DP_ROOT" && git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read --warning=none -T - -cf -) | tar -x -C "$root/a/src"
-cp -a "$root/a/src" "$root/b/"
+mkdir -p "$root/b" && cp -a "$root/a/src" "$root/b/src"
 for run in a b; do
   log "build $run of 2 (source $root/$run/src, clean CARGO_TARGET_DIR $root/$run/target)"
   DATAPRESS_IMAGES_WORK="$root/$run/work" CARGO_TARGET_DIR="$root/$run/target" \
