@@ -165,6 +165,10 @@ impl Info {
 /// Routes take no body: reject one up front rather than read it.
 #[handler]
 async fn reject_body(req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) {
+    // Unmatched requests already carry their 404/405 for the catcher.
+    if res.status_code.is_some() {
+        return;
+    }
     let headers = req.headers();
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
         || headers

@@ -111,6 +111,11 @@ fn unknown_paths_and_methods_get_json_errors() {
         let allow = res.header("allow").unwrap_or_default();
         assert!(allow.contains("GET"), "Allow: {allow}");
     }
+    // A body does not hide the real error.
+    let res = api.request("POST /health HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
+    assert_eq!(res.status, 405);
+    let res = api.request("PUT /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
+    assert_eq!(res.status, 404);
     let res = api.get("/health");
     assert_eq!(res.status, 200);
 }
