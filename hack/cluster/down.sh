@@ -35,16 +35,28 @@ for p in kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd c
 
 # Firewall: kube-proxy's own chains, then the rules we tagged.
 if [[ -x $K8S_BIN/kube-proxy ]]; then
-  "$K8S_BIN/kube-proxy" --cleanup >>"$CLUSTER_DIR/logs/kube-proxy-cleanup.log" 2>&1 || warn "kube-proxy --cleanup reported errors"
+  "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || warn "kube-proxy --cleanup reported errors"
 fi
-for table in filter nat; do
-  iptables -t "$table" -S 2>/dev/null | grep -F -- "--comment $FW_TAG" | sed 's/^-A /-D /' |
-    while read -r rule; do eval "iptables -t $table $rule" || true; done
+# del_rules [-6] TABLE GREP_ARGS...: deletes the rules of TABLE matching the pattern.
+del_rules() {
+  local ipt=iptables rule; [[ $1 == -6 ]] && { ipt=ip6tables; shift; }
+  local table=$1; shift
+  "$ipt" -t "$table" -S 2>/dev/null | { grep "$@" || true; } | sed 's/^-A /-D /' |
+    while read -r rule; do eval "$ipt -t $table $rule" || true; done
+}
+del_rules filter -F -- "--comment $FW_TAG"
+# The kubelet's own chains (kube-proxy --cleanup leaves them): IPv4 and IPv6.
+for v in "" -6; do
+  ipt=iptables; [[ $v ]] && ipt=ip6tables
+  del_rules $v filter -E -- "-j KUBE-FIREWALL( |$)"
+  for tc in filter/KUBE-FIREWALL filter/KUBE-KUBELET-CANARY nat/KUBE-KUBELET-CANARY \
+    mangle/KUBE-KUBELET-CANARY mangle/KUBE-IPTABLES-HINT; do
+    "$ipt" -t "${tc%/*}" -F "${tc#*/}" 2>/dev/null && "$ipt" -t "${tc%/*}" -X "${tc#*/}" 2>/dev/null || true
+  done
 done
 # portmap's shared chains exist only if a pod used hostPort.
 for chain in CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
-  iptables -t nat -S 2>/dev/null | grep -E -- "-j $chain( |$)" | sed 's/^-A /-D /' |
-    while read -r rule; do eval "iptables -t nat $rule" || true; done
+  del_rules nat -E -- "-j $chain( |$)"
   iptables -t nat -F "$chain" 2>/dev/null && iptables -t nat -X "$chain" 2>/dev/null || true
 done
 

@@ -83,6 +83,9 @@ state = "$CLUSTER_RUN/containerd"
   sandbox_image = "$PAUSE_IMAGE"
   # Pod network namespaces under our run dir, so down.sh finds and removes every one.
   netns_mounts_under_state_dir = true
+  # No CAP_SYS_RESOURCE in this machine's bounding set: negative OOM scores (pause: -998)
+  # would make runc fail ("failed to update /proc/self/oom_score_adj"); clamp them to ours.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -90,6 +93,7 @@ state = "$CLUSTER_RUN/containerd"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$CLUSTER_RUN/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CLUSTER_DIR/cni/net.d"
