@@ -21,7 +21,9 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// Bound on accepting the backlog and closing the public socket.
 const LISTENER_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bound on flushing telemetry at exit, so an unreachable collector cannot hang it.
-const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound on stopping leftover tasks (a stalled flush) once serving is over.
+const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -50,7 +52,9 @@ pub fn run(config: Config) -> Result<(), ServeError> {
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(serve(config, workers))
+    let result = runtime.block_on(serve(config, workers));
+    runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+    result
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpAcceptor, ServeError> {

@@ -224,3 +224,23 @@ fn a_second_signal_forces_the_exit() {
     assert_eq!(status.code(), Some(1), "forced: {status:?}");
     assert!(status.signal().is_none());
 }
+
+#[test]
+fn a_busy_port_exits_1_naming_the_listener() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let out = run(
+        &[],
+        &[
+            ("DATAPRESS_LISTEN", &addr),
+            ("DATAPRESS_METRICS_LISTEN", &metrics),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DATAPRESS_LISTEN") && stderr.contains(&addr),
+        "{stderr}"
+    );
+}
