@@ -112,7 +112,7 @@ spec:
 EOF
   pod api
   pod client
-} | kc apply -f - >/dev/null
+} | kc -n "$ns" apply -f - >/dev/null
 
 t0=$SECONDS
 kc -n "$ns" wait --for=condition=Ready pod/api pod/client --timeout=120s >/dev/null || fail "pods not Ready within 120s"
@@ -161,7 +161,7 @@ if out=$(bad | kc -n "$ns" apply -f - 2>&1); then
   fail "a privileged pod was admitted in a restricted namespace: $out"
 fi
 grep -q 'violates PodSecurity "restricted:latest"' <<<"$out" || fail "rejected, but not by PodSecurity: $out"
-log "  rejected: $(grep -o 'violates PodSecurity[^:]*' <<<"$out")"
+log "  rejected: $(grep -o 'violates PodSecurity "[^"]*"' <<<"$out")"
 # ...and the same pod is admitted where nothing is enforced (the rejection is the policy's).
 kc create namespace "$ns-open" >/dev/null
 bad | kc -n "$ns-open" apply --dry-run=server -f - >/dev/null || fail "the violating pod is refused even without enforcement"

@@ -66,10 +66,17 @@ wait_for() {
   done
   log "  $label: ok ($((SECONDS - t0))s)"
 }
+# write_config FILE < content: rewrites FILE only when its content changes (kube-proxy exits
+# as soon as its configuration file is written, even with the same content).
+write_config() {
+  local f=$1 tmp; tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$f"; then rm -f "$tmp"; else mv -f "$tmp" "$f"; fi
+}
 need_alive() { pid_alive "$1" || { tail -n 30 "$CLUSTER_DIR/logs/$1.log" >&2; die "$1 exited (log: $CLUSTER_DIR/logs/$1.log)"; }; }
 
 # --- containerd (our own instance: own socket, root and state; Docker's is left alone)
-cat >"$CLUSTER_DIR/config/containerd.toml" <<EOF
+write_config "$CLUSTER_DIR/config/containerd.toml" <<EOF
 version = 2
 root = "$CLUSTER_DIR/containerd"
 state = "$CLUSTER_RUN/containerd"
@@ -99,7 +106,7 @@ state = "$CLUSTER_RUN/containerd"
     conf_dir = "$CLUSTER_DIR/cni/net.d"
 EOF
 # ptp + host-local + portmap, like kindnet: one veth per pod and a host route, no bridge.
-cat >"$CLUSTER_DIR/cni/net.d/10-datapress.conflist" <<EOF
+write_config "$CLUSTER_DIR/cni/net.d/10-datapress.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "datapress",
@@ -160,7 +167,7 @@ build_image "$COREDNS_IMAGE" 65532:65532 "$K8S_BIN/coredns" cap_net_bind_service
 # --- Certificates and kubeconfigs from kubeadm
 PKI="$CLUSTER_DIR/pki"
 KCFG="$CLUSTER_DIR/kubeconfig"
-cat >"$CLUSTER_DIR/config/kubeadm.yaml" <<EOF
+write_config "$CLUSTER_DIR/config/kubeadm.yaml" <<EOF
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
@@ -256,7 +263,7 @@ start_proc kube-scheduler "$K8S_BIN/kube-scheduler" --bind-address 127.0.0.1 \
 # loop plugin stops it. Keep the host's non-loopback servers, else point at the node itself.
 grep -E '^nameserver ' /etc/resolv.conf | grep -vE ' (127\.|::1)' >"$CLUSTER_DIR/config/resolv.conf" ||
   echo "nameserver $NODE_IP" >"$CLUSTER_DIR/config/resolv.conf"
-cat >"$CLUSTER_DIR/config/kubelet.yaml" <<EOF
+write_config "$CLUSTER_DIR/config/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -285,7 +292,7 @@ start_proc kubelet "$K8S_BIN/kubelet" --config "$CLUSTER_DIR/config/kubelet.yaml
   --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
 
 # --- kube-proxy (iptables mode: it also serves NodePorts on 127.0.0.1)
-cat >"$CLUSTER_DIR/config/kube-proxy.yaml" <<EOF
+write_config "$CLUSTER_DIR/config/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -301,7 +308,7 @@ start_proc kube-proxy "$K8S_BIN/kube-proxy" --config "$CLUSTER_DIR/config/kube-p
 
 # --- Node Ready, then CoreDNS (kubeadm's addon manifests for this version)
 wait_for "node $NODE_NAME Ready" 180 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
-for p in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do need_alive "$p"; done
+wait_for "kube-proxy /healthz" 60 curl -fsS http://127.0.0.1:10256/healthz
 if ! kc -n kube-system get deployment coredns >/dev/null 2>&1; then
   log "installing CoreDNS $COREDNS_VER (kubeadm init phase addon coredns)"
   "${KUBEADM[@]}" init phase addon coredns --config "$CLUSTER_DIR/config/kubeadm.yaml" \
@@ -309,6 +316,7 @@ if ! kc -n kube-system get deployment coredns >/dev/null 2>&1; then
 fi
 wait_for "CoreDNS available" 180 kc -n kube-system wait --for=condition=Available deployment/coredns --timeout=1s
 
+for p in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do need_alive "$p"; done
 log "cluster ready in $((SECONDS - t_start))s ($((SECONDS - t_built))s after the binaries were ready)"
 log "kubeconfig: $KUBECONFIG_ADMIN"
 echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
