@@ -13,6 +13,7 @@ SUITES=(
   "ci|tests/ci/run.sh"
   "front|tests/e2e/front.sh"
   "compose|tests/e2e/compose.sh"
+  "cluster|hack/cluster/smoke.sh"
   "bench|bench/run.sh --smoke"
 )
 
