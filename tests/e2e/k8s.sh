@@ -15,10 +15,9 @@ ROLL_TAG="$VERSION-rollout"
 WORK="$DP_BUILD/e2e-k8s"
 rm -rf "$WORK" && mkdir -p "$WORK"
 
-if [[ -z ${KUBECONFIG:-} ]]; then
-  KUBECONFIG=$("$DP_ROOT/hack/cluster/up.sh" --print-kubeconfig 2>/dev/null) || true
-  [[ -n $KUBECONFIG && -f $KUBECONFIG ]] || die "no KUBECONFIG and no project cluster: run 'make cluster-up' first"
-fi
+# Default: the project's test cluster (make cluster-up).
+KUBECONFIG=${KUBECONFIG:-${DATAPRESS_CLUSTER_DIR:-/var/lib/datapress-cluster}/kubeconfig/admin.conf}
+[[ -f $KUBECONFIG ]] || die "no kubeconfig at $KUBECONFIG: set KUBECONFIG or run 'make cluster-up' first"
 export KUBECONFIG
 k() { "$DP_ROOT/hack/tools/kubectl" "$@"; }
 k version >/dev/null 2>&1 || die "the cluster in $KUBECONFIG does not answer"
