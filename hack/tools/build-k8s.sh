@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds upstream Kubernetes (and etcd, CoreDNS, pause, kube-network-policies) at the
 # version in K8S_VERSION from the Go module proxy, once, cached by version outside the clone.
-# Usage: hack/tools/build-k8s.sh [BINARY...]   (default: every binary the cluster needs)
+# Usage: hack/tools/build-k8s.sh [--check] [BINARY...]   (default: every binary the cluster needs)
+# --check only tells (exit status) whether they are all cached.
 # Binaries: kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubeadm
 # kubectl etcd coredns pause crictl, and on request kube-network-policies.
 # Prints the cache's bin directory on stdout; progress goes to stderr.
@@ -24,10 +25,11 @@ mkdir -p "$BIN" "$TOP/logs"
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false"
 command -v go >/dev/null || die "Go is required to build Kubernetes (none on PATH)"
 
+check_only=0
+[[ ${1:-} == --check ]] && { check_only=1; shift; }
 # One builder at a time per version: other engineers' scripts may call the kubectl wrapper concurrently.
 exec 9>"$TOP/.lock"
-flock 9
-
+((check_only)) || flock 9
 want=("$@")
 ((${#want[@]})) || want=("${DEFAULT[@]}")
 missing=()
@@ -36,6 +38,7 @@ for b in "${want[@]}"; do
   [[ -x $BIN/$b ]] || missing+=("$b")
 done
 if ((${#missing[@]} == 0)); then echo "$BIN"; exit 0; fi
+((check_only == 0)) || { echo "missing: ${missing[*]}" >&2; exit 1; }
 
 # Periodic progress line while a long step runs: heartbeat LABEL & ... kill $!
 heartbeat() {
