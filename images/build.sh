@@ -21,6 +21,9 @@ work=${DATAPRESS_IMAGES_WORK:-$DP_BUILD/images}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$work/target}
 tags=${DATAPRESS_IMAGE_TAGS:-"$version $(cfield extraTags)"}
 mkdir -p "$work"
+# Other suites (cluster, e2e) may build at the same time: one build per work directory.
+exec 9>"$work/.lock"
+flock 9
 
 ensure_apt mmdebstrap binutils
 ensure_docker
