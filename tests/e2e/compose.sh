@@ -28,6 +28,8 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 
 failures=0
 ok() { printf '  \033[32mok\033[0m   %s\n' "$*"; }
