@@ -11,8 +11,7 @@ if [[ ! -d $CLUSTER_DIR && ! -d $CLUSTER_RUN ]]; then log "no cluster state in $
 stop_proc() { # stop_proc NAME: SIGTERM, then SIGKILL after 15 s
   local name=$1 f="$CLUSTER_DIR/pids/$1.pid" pid i
   [[ -f $f ]] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid=$(proc_pid "$name"); then
     log "stopping $name (pid $pid)"
     kill "$pid" 2>/dev/null || true
     for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

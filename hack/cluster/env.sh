@@ -31,5 +31,15 @@ node_ip() {
   echo "$ip"
 }
 
-# True when a recorded host process is alive: pid_alive NAME
-pid_alive() { [[ -f $CLUSTER_DIR/pids/$1.pid ]] && kill -0 "$(cat "$CLUSTER_DIR/pids/$1.pid")" 2>/dev/null; }
+# A PID file holds "PID STARTTIME" (field 22 of /proc/PID/stat), so a PID reused by another
+# process after a reboot is never taken for ours, nor killed.
+proc_starttime() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+record_pid() { echo "$2 $(proc_starttime "$2")" >"$CLUSTER_DIR/pids/$1.pid"; } # record_pid NAME PID
+# The PID of a recorded host process if it is still the one we started: proc_pid NAME
+proc_pid() {
+  local f="$CLUSTER_DIR/pids/$1.pid" pid st
+  [[ -f $f ]] || return 1
+  read -r pid st <"$f"
+  [[ -n $pid && -n $st && $(proc_starttime "$pid") == "$st" ]] && echo "$pid"
+}
+pid_alive() { proc_pid "$1" >/dev/null; }

@@ -24,7 +24,7 @@ PAUSE_IMAGE=registry.k8s.io/pause:$PAUSE_VER
 COREDNS_IMAGE=registry.k8s.io/coredns/coredns:$COREDNS_VER
 
 # --- Host packages and settings
-ensure_apt containerd runc containernetworking-plugins iptables conntrack libcap2-bin
+ensure_apt containerd runc containernetworking-plugins iptables conntrack libcap2-bin iproute2 curl
 mkdir -p "$CLUSTER_DIR"/{pids,logs,config,kubeconfig,pki,cni/net.d,images} "$CLUSTER_RUN"
 NODE_IP=$(node_ip)
 log "node $NODE_NAME on $NODE_IP (state: $CLUSTER_DIR)"
@@ -51,16 +51,16 @@ done
 # --- Start a host process once, with its PID recorded and its log in the state dir.
 start_proc() { # start_proc NAME CMD...
   local name=$1; shift
-  if pid_alive "$name"; then log "$name already running (pid $(cat "$CLUSTER_DIR/pids/$name.pid"))"; return; fi
+  if pid_alive "$name"; then log "$name already running (pid $(proc_pid "$name"))"; return; fi
   log "starting $name"
   setsid "$@" </dev/null >>"$CLUSTER_DIR/logs/$name.log" 2>&1 9>&- &
-  echo $! >"$CLUSTER_DIR/pids/$name.pid"
+  record_pid "$name" $!
 }
 # wait_for LABEL SECONDS CMD...: polls CMD every second, with a progress line every 15 s.
 wait_for() {
   local label=$1 timeout=$2 t0=$SECONDS next=15; shift 2
   until "$@" >/dev/null 2>&1; do
-    if ((SECONDS - t0 >= timeout)); then warn "timed out after ${timeout}s waiting for $label"; return 1; fi
+    if ((SECONDS - t0 >= timeout)); then warn "timed out after ${timeout}s waiting for $label (logs: $CLUSTER_DIR/logs)"; return 1; fi
     if ((SECONDS - t0 >= next)); then log "  waiting for $label ($((SECONDS - t0))s)"; next=$((next + 15)); fi
     sleep 1
   done
@@ -136,7 +136,7 @@ need_alive containerd
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 build_image() { # build_image REF USER BINARY [FILE_CAPS]: a one-binary image imported into k8s.io
   local ref=$1 user=$2 bin=$3 caps=${4:-} name dir
-  if ctr_k8s images ls -q | grep -qxF "$ref"; then return; fi
+  if ctr_k8s images ls -q | grep -xF "$ref" >/dev/null; then return; fi
   log "building image $ref FROM scratch"
   name=$(basename "$bin") dir="$CLUSTER_DIR/images/$name"
   rm -rf "$dir" && mkdir -p "$dir/rootfs" "$dir/oci/blobs/sha256"
@@ -159,7 +159,7 @@ build_image() { # build_image REF USER BINARY [FILE_CAPS]: a one-binary image im
   echo '{"imageLayoutVersion":"1.0.0"}' >"$dir/oci/oci-layout"
   tar --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -C "$dir/oci" -cf "$dir/image.tar" oci-layout index.json blobs
   ctr_k8s images import "$dir/image.tar" >/dev/null
-  ctr_k8s images ls -q | grep -qxF "$ref" || die "image $ref did not import"
+  ctr_k8s images ls -q | grep -xF "$ref" >/dev/null || die "image $ref did not import"
 }
 build_image "$PAUSE_IMAGE" 65535:65535 "$K8S_BIN/pause"
 build_image "$COREDNS_IMAGE" 65532:65532 "$K8S_BIN/coredns" cap_net_bind_service=+ep
