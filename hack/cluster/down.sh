@@ -3,6 +3,7 @@
 # firewall rules, mounts, cgroups and state, and puts back the host settings it changed.
 # The Docker engine is left untouched. Harmless when no cluster runs.
 set -euo pipefail
+# shellcheck source=hack/cluster/env.sh
 . "$(dirname "$0")/env.sh"
 
 [[ $(id -u) == 0 ]] || die "run as root"
@@ -50,18 +51,18 @@ for v in "" -6; do
   del_rules $v filter -E -- "-j KUBE-FIREWALL( |$)"
   for tc in filter/KUBE-FIREWALL filter/KUBE-KUBELET-CANARY nat/KUBE-KUBELET-CANARY \
     mangle/KUBE-KUBELET-CANARY mangle/KUBE-IPTABLES-HINT; do
-    "$ipt" -t "${tc%/*}" -F "${tc#*/}" 2>/dev/null && "$ipt" -t "${tc%/*}" -X "${tc#*/}" 2>/dev/null || true
+    if "$ipt" -t "${tc%/*}" -F "${tc#*/}" 2>/dev/null; then "$ipt" -t "${tc%/*}" -X "${tc#*/}" 2>/dev/null || true; fi
   done
 done
 # portmap's shared chains exist only if a pod used hostPort.
 for chain in CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
   del_rules nat -E -- "-j $chain( |$)"
-  iptables -t nat -F "$chain" 2>/dev/null && iptables -t nat -X "$chain" 2>/dev/null || true
+  if iptables -t nat -F "$chain" 2>/dev/null; then iptables -t nat -X "$chain" 2>/dev/null || true; fi
 done
 
 # Host settings back as they were before the first cluster-up.
 if [[ -f $CLUSTER_DIR/host-sysctl ]]; then
-  while IFS== read -r k v; do sysctl -qw "$k=$v" || warn "could not restore $k"; done <"$CLUSTER_DIR/host-sysctl"
+  while IFS='=' read -r k v; do sysctl -qw "$k=$v" || warn "could not restore $k"; done <"$CLUSTER_DIR/host-sysctl"
 fi
 
 # Mounts left by the kubelet (volumes), containerd (snapshots, shm) and CRI (network namespaces).
@@ -69,7 +70,7 @@ mapfile -t mounts < <(findmnt -rn -o TARGET | grep -E "^($CLUSTER_DIR|$CLUSTER_R
 for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" || warn "cannot unmount $m"; done
 # Pod cgroups (cgroupfs driver): remove the kubepods trees, deepest first.
 for root in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods; do
-  [[ -d $root ]] && find "$root" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  if [[ -d $root ]]; then find "$root" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
 done
 rm -rf "$CLUSTER_DIR" "$CLUSTER_RUN"
 log "cluster stopped and its state removed"

@@ -1,5 +1,6 @@
 # Shared settings of the test cluster, sourced by the scripts of hack/cluster/.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # settings used by the scripts that source this file
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 
 K8S_VER=$(k8s_version)

@@ -2,6 +2,7 @@
 # Copies Docker images into the test cluster's containerd (namespace k8s.io), where the
 # kubelet finds them without any registry. Usage: hack/cluster/load-images.sh IMAGE...
 set -euo pipefail
+# shellcheck source=hack/cluster/env.sh
 . "$(dirname "$0")/env.sh"
 
 (($#)) || die "usage: $0 IMAGE..."

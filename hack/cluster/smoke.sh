@@ -4,6 +4,7 @@
 # "restricted" rejects a violating pod. Starts the cluster when none runs (and then stops
 # it again); skips, saying why, when this machine cannot run it.
 set -euo pipefail
+# shellcheck source=hack/cluster/env.sh
 . "$(dirname "$0")/env.sh"
 
 IMAGE=${SMOKE_IMAGE:-datapress-api:$(workspace_version)}

@@ -3,6 +3,7 @@
 # plane, kubelet and kube-proxy built from upstream sources, Debian's containerd/runc/CNI.
 # Idempotent: a running cluster is left as is; prints the admin kubeconfig's path.
 set -euo pipefail
+# shellcheck source=hack/cluster/env.sh
 . "$(dirname "$0")/env.sh"
 
 t_start=$SECONDS

@@ -7,6 +7,7 @@
 # kubectl etcd coredns pause crictl, and on request kube-network-policies.
 # Prints the cache's bin directory on stdout; progress goes to stderr.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 K8S_VER=${K8S_VERSION_OVERRIDE:-$(k8s_version)}
@@ -127,7 +128,7 @@ k8s_constant() {
 }
 
 build_pause() { # the upstream pause.c, static, like the official pause image
-  command -v gcc >/dev/null && [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || ensure_apt gcc libc6-dev
+  if ! command -v gcc >/dev/null || [[ ! -f /usr/lib/x86_64-linux-gnu/libc.a ]]; then ensure_apt gcc libc6-dev; fi
   local src ver; src=$(cd "$(k8s_module)" && go list -mod=mod -m -json k8s.io/kubernetes | jq -r .Dir)
   ver=$(k8s_constant PauseVersion)
   log "building pause $ver from k8s.io/kubernetes/build/pause/linux/pause.c"
