@@ -16,7 +16,7 @@ before=$(date +%s)
 if (($(stat -c %Y "$DP_CACHE/k8s/$K8S_VER/logs/last-build-seconds" 2>/dev/null || echo 0) >= before)); then
   log "cold build of the binaries: $(cat "$DP_CACHE/k8s/$K8S_VER/logs/last-build-seconds")s"
 else
-  log "binaries already built (cached), nothing to build"
+  log "binaries already built (cached), nothing to build (last build: $(cat "$DP_CACHE/k8s/$K8S_VER/logs/last-build-seconds" 2>/dev/null || echo '?')s)"
 fi
 t_built=$SECONDS
 PAUSE_VER=$(cat "$K8S_BIN/pause.version")
