@@ -59,13 +59,13 @@ mod tests {
     #[tokio::test]
     async fn answers_the_api_routes() {
         let service = Service::new(router());
-        let health = TestClient::get("http://127.0.0.1/health")
+        let health_body = TestClient::get("http://127.0.0.1/health")
             .send(&service)
             .await
             .take_string()
             .await
             .unwrap();
-        assert_eq!(health, r#"{"status":"ok"}"#);
+        assert_eq!(health_body, r#"{"status":"ok"}"#);
         let body = TestClient::get("http://127.0.0.1/")
             .send(&service)
             .await
