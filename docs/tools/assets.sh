@@ -33,7 +33,7 @@ if [[ ! -f $shots/front-after-click.png ]]; then
   [[ -f $shots/front-after-click.png && -f $shots/front-api-down.png ]] || "$DP_ROOT/scripts/test.sh" front
 fi
 cp "$shots/front-after-click.png" "$assets/front-after-click.png"
-cp "$DP_BUILD/e2e/front-api-down.png" "$assets/front-api-down.png" 2>/dev/null || warn "no API-down screenshot"
+cp "$shots/front-api-down.png" "$assets/front-api-down.png" 2>/dev/null || warn "no API-down screenshot"
 
 chart=$(ls -t "$DP_BUILD"/bench/*.svg 2>/dev/null | head -1 || true)
 if [[ -n $chart ]]; then cp "$chart" "$assets/bench.svg"; else warn "no benchmark chart in build/bench: run 'make bench' first"; fi
