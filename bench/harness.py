@@ -643,6 +643,8 @@ def main() -> int:
                      "python": version_of([a.python, "--version"]) if a.python else None,
                      "oha": version_of([a.oha, "--version"]) if a.oha else None},
         "skipped": dict(s.split("=", 1) for s in a.skipped),
+        "api_bin": a.api_bin,
+        "api_bin_built": dt.datetime.fromtimestamp(os.path.getmtime(a.api_bin), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }, "servers": {}, "sizes": {}}
 
     failed = []
