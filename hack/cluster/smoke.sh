@@ -2,7 +2,8 @@
 # Suite `cluster`: on the real test cluster, the API image runs as a Pod behind a Service,
 # pods resolve each other by DNS, a NodePort answers on 127.0.0.1, and PodSecurity
 # "restricted" rejects a violating pod. Starts the cluster when none runs (and then stops
-# it again); skips, saying why, when this machine cannot run it.
+# it again, unless DATAPRESS_CLUSTER_KEEP=1: later suites such as e2e-k8s can reuse it);
+# skips, saying why, when this machine cannot run it.
 set -euo pipefail
 # shellcheck source=hack/cluster/env.sh
 . "$(dirname "$0")/env.sh"
@@ -33,7 +34,7 @@ fi
 started=0 ns="smoke-$$"
 cleanup() {
   local rc=$?
-  if ((started)); then
+  if ((started)) && [[ ${DATAPRESS_CLUSTER_KEEP:-0} != 1 ]]; then
     "$DP_ROOT/hack/cluster/down.sh" || rc=1
   elif [[ -f $KUBECONFIG_ADMIN ]]; then
     kc delete namespace "$ns" "$ns-open" --ignore-not-found --wait=false >/dev/null 2>&1 || true
