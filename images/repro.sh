@@ -20,6 +20,8 @@ cleanup() {
   rm -rf "$root"
 }
 trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 
 # One snapshot of the working tree, copied to two places: the builds cannot see edits made
 # meanwhile, and they also prove that the source path does not leak into the images.

@@ -12,6 +12,7 @@ SUITES=(
   "manifests|kustomize/tests/validate.sh"
   "ci|tests/ci/run.sh"
   "front|tests/e2e/front.sh"
+  "images|images/repro.sh"
   "compose|tests/e2e/compose.sh"
   "cluster|hack/cluster/smoke.sh"
   "bench|bench/run.sh --smoke"
