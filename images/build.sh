@@ -37,7 +37,7 @@ export RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$DP
 export DATAPRESS_REVISION=$revision
 cargo_cmd=(build)
 if auditable=$(cargo_tool cargo-auditable 0.7.7 2>/dev/null); then
-  export PATH="$(dirname "$auditable"):$PATH"
+  PATH="$(dirname "$auditable"):$PATH"
   cargo_cmd=(auditable build)
 else
   warn "cargo-auditable could not be built: the binary will not carry its dependency list"
