@@ -320,9 +320,12 @@ describe(`DataPress front at ${baseUrl}`, { skip: opts["expect-api-down"] && "--
     const { context, page } = await openPage();
     try {
       let apiCalls = 0;
+      // The answer is held until the third click, however slow the machine is.
+      let release;
+      const held = new Promise((resolve) => (release = resolve));
       await page.route("**/api/", async (route) => {
         apiCalls += 1;
-        await sleep(800);
+        await held;
         await route.continue();
       });
       await page.evaluate(() => {
@@ -335,6 +338,7 @@ describe(`DataPress front at ${baseUrl}`, { skip: opts["expect-api-down"] && "--
       assert.equal(loading.busy, "true");
       assert.equal(await page.locator("#test-api-label").textContent(), "Test en cours…");
       await page.getByRole("button", { name: "Test en cours…" }).click({ force: true });
+      release();
       await page.waitForFunction(() => document.getElementById("result").dataset.state === "ok");
       assert.equal(apiCalls, 1, "one request for three clicks");
       assert.equal((await readResult(page)).buttonDisabled, "false");
