@@ -14,8 +14,10 @@ SUITES=(
   "front|tests/e2e/front.sh"
   "images|images/repro.sh"
   "compose|tests/e2e/compose.sh"
-  "cluster|hack/cluster/smoke.sh"
+  "cluster|DATAPRESS_CLUSTER_KEEP=1 hack/cluster/smoke.sh"
+  "e2e-k8s|tests/e2e/k8s-suite.sh"
   "bench|bench/run.sh --smoke"
+  "docs|docs/tools/check.sh"
 )
 
 want=("$@")

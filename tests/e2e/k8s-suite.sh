@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Suite `e2e-k8s` of `make test`: tests/e2e/k8s.sh on the project's test cluster, which the
+# `cluster` suite leaves running for it (DATAPRESS_CLUSTER_KEEP=1); a cluster that suite
+# started is stopped here afterwards. With KUBECONFIG set, uses that cluster and leaves it be.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+if [[ -n ${KUBECONFIG:-} ]]; then exec "$DP_ROOT/tests/e2e/k8s.sh"; fi
+
+# shellcheck source=hack/cluster/env.sh
+. "$DP_ROOT/hack/cluster/env.sh"
+marker="$CLUSTER_DIR/started-for-tests"
+if [[ -f $marker ]]; then
+  trap 'rm -f "$marker"; "$DP_ROOT/hack/cluster/down.sh"' EXIT
+fi
+if ! { pid_alive kube-apiserver && pid_alive kubelet && kc get --raw /readyz >/dev/null 2>&1; }; then
+  skip "e2e-k8s: no test cluster is running (the cluster suite skipped or failed: see its result)"
+fi
+"$DP_ROOT/tests/e2e/k8s.sh"
