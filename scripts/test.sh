@@ -10,10 +10,11 @@ SUITES=(
   "rust|scripts/check-rust.sh"
   "nix|nix/tools.sh lint"
   "manifests|kustomize/tests/validate.sh"
-  "ci|tests/ci/run.sh"
   "front|tests/e2e/front.sh"
   "images|images/repro.sh"
   "compose|tests/e2e/compose.sh"
+  # After compose: the Docker engine runs and the images exist, so the image tests run too.
+  "ci|tests/ci/run.sh"
   "cluster|DATAPRESS_CLUSTER_KEEP=1 hack/cluster/smoke.sh"
   "e2e-k8s|tests/e2e/k8s-suite.sh"
   "bench|bench/run.sh --smoke"
@@ -21,6 +22,9 @@ SUITES=(
 )
 
 want=("$@")
+for w in "${want[@]}"; do
+  printf '%s\n' "${SUITES[@]}" | grep -q "^$w|" || die "unknown suite '$w' (known: $(printf '%s\n' "${SUITES[@]}" | cut -d'|' -f1 | xargs))"
+done
 selected() { ((${#want[@]} == 0)) && return 0; local w; for w in "${want[@]}"; do [[ $w == "$1" ]] && return 0; done; return 1; }
 
 mkdir -p "$DP_BUILD/test-logs"
