@@ -3,7 +3,7 @@
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap fmt check test run up down logs images images-repro \
+.PHONY: help bootstrap fmt check test run up down images images-repro \
         test-api test-front test-compose lint-nix lint-manifests lint-ci \
         cluster-up cluster-down cluster-smoke e2e-k8s bench bench-smoke \
         docs-assets docs-check slides clean
