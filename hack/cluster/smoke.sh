@@ -44,9 +44,9 @@ cleanup() {
 trap cleanup EXIT
 if ! { pid_alive kube-apiserver && pid_alive kubelet && kc get --raw /readyz >/dev/null 2>&1; }; then
   started=1
+  "$DP_ROOT/hack/cluster/up.sh"
   # Lets the e2e-k8s suite of `make test` stop the cluster that this run started.
   if [[ ${DATAPRESS_CLUSTER_KEEP:-0} == 1 ]]; then touch "$CLUSTER_DIR/started-for-tests"; fi
-  "$DP_ROOT/hack/cluster/up.sh"
 fi
 "$DP_ROOT/hack/cluster/load-images.sh" "$IMAGE"
 
