@@ -1,14 +1,24 @@
 //! Per-request middleware: request id (taken or generated, echoed), a span carrying it,
 //! and one access-log line. Probe paths log at debug level only, keeping them cheap.
+//!
+//! In JSON mode the access line is serialized here, straight into the log sink, in the
+//! shape `tracing-subscriber` gives every other event (request fields flattened, the
+//! request span under `span`): going through the generic formatter cost more than the
+//! rest of the request (docs/performance.md). Pretty mode logs it as a `tracing` event.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use chrono::{SecondsFormat, Utc};
 use salvo::http::header::{HeaderName, HeaderValue};
 use salvo::prelude::*;
-use tracing::Instrument;
+use serde::Serialize;
+use tracing::{Instrument, Level};
+
+use crate::config::LogFormat;
+use crate::log_sink;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -20,21 +30,17 @@ pub fn is_probe(path: &str) -> bool {
 pub struct AccessLog {
     prefix: u64,
     counter: AtomicU64,
-}
-
-impl Default for AccessLog {
-    fn default() -> Self {
-        Self::new()
-    }
+    format: LogFormat,
 }
 
 impl AccessLog {
-    pub fn new() -> Self {
+    pub fn new(format: LogFormat) -> Self {
         // A per-process random prefix keeps generated ids unique across replicas.
         let prefix = RandomState::new().build_hasher().finish();
         Self {
             prefix,
             counter: AtomicU64::new(0),
+            format,
         }
     }
 
@@ -92,6 +98,45 @@ impl std::fmt::Display for Route<'_> {
     }
 }
 
+impl Serialize for Route<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One access line, as `tracing-subscriber`'s JSON formatter would print the event.
+#[derive(Serialize)]
+struct Line<'a> {
+    timestamp: String,
+    level: &'static str,
+    message: &'static str,
+    method: &'a str,
+    path: &'a str,
+    route: Route<'a>,
+    status: u16,
+    latency_ms: f64,
+    span: LineSpan<'a>,
+    target: &'static str,
+}
+
+#[derive(Serialize)]
+struct LineSpan<'a> {
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    name: &'static str,
+}
+
+impl Line<'_> {
+    fn write(&self) {
+        let mut buf = Vec::with_capacity(384);
+        if serde_json::to_writer(&mut buf, self).is_ok() {
+            buf.push(b'\n');
+            log_sink::write_lines(&buf);
+        }
+    }
+}
+
 #[async_trait]
 impl Handler for AccessLog {
     async fn handle(
@@ -104,31 +149,60 @@ impl Handler for AccessLog {
         let started = Instant::now();
         let request_id = self.request_id(req);
         let probe = is_probe(req.uri().path());
+        let (level, logged) = if probe {
+            (Level::DEBUG, tracing::enabled!(Level::DEBUG))
+        } else {
+            (Level::INFO, tracing::enabled!(Level::INFO))
+        };
         let id = request_id.to_str().unwrap_or("-");
         let span = if probe {
             tracing::debug_span!("request", request_id = id, trace_id = tracing::field::Empty)
         } else {
             tracing::info_span!("request", request_id = id, trace_id = tracing::field::Empty)
         };
-        crate::telemetry::record_trace_id(&span);
+        let trace_id = crate::telemetry::current_trace_id();
+        if let Some(trace_id) = &trace_id {
+            span.record("trace_id", tracing::field::display(trace_id));
+        }
         ctrl.call_next(req, depot, res)
             .instrument(span.clone())
             .await;
 
-        let status = res.status_code.unwrap_or(StatusCode::OK);
-        let route = Route::of(req, status);
-        let status = status.as_u16();
-        // Whole microseconds keep the JSON short (0.321, not 0.32165299999999997).
-        let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
-        let method = req.method().as_str();
-        let path = req.uri().path();
-        span.in_scope(|| {
-            if probe {
-                tracing::debug!(method, path, %route, status, latency_ms, "request");
-            } else {
-                tracing::info!(method, path, %route, status, latency_ms, "request");
+        if logged {
+            let status = res.status_code.unwrap_or(StatusCode::OK);
+            let route = Route::of(req, status);
+            let status = status.as_u16();
+            // Whole microseconds keep the JSON short (0.321, not 0.32165299999999997).
+            let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
+            let method = req.method().as_str();
+            let path = req.uri().path();
+            match self.format {
+                LogFormat::Json => Line {
+                    timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+                    level: level.as_str(),
+                    message: "request",
+                    method,
+                    path,
+                    route,
+                    status,
+                    latency_ms,
+                    span: LineSpan {
+                        request_id: id,
+                        trace_id: trace_id.map(|t| t.to_string()),
+                        name: "request",
+                    },
+                    target: module_path!(),
+                }
+                .write(),
+                LogFormat::Pretty => span.in_scope(|| {
+                    if probe {
+                        tracing::debug!(method, path, %route, status, latency_ms, "request");
+                    } else {
+                        tracing::info!(method, path, %route, status, latency_ms, "request");
+                    }
+                }),
             }
-        });
+        }
         res.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
     }
 }
@@ -139,7 +213,7 @@ mod tests {
 
     #[test]
     fn generated_ids_are_unique_hex() {
-        let log = AccessLog::new();
+        let log = AccessLog::new(LogFormat::Json);
         let a = log.next_id();
         let b = log.next_id();
         assert_ne!(a, b);

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod healthcheck;
 mod listener;
+mod log_sink;
 mod metrics;
 mod readiness;
 mod routes;

@@ -268,7 +268,7 @@ pub fn service(config: &Config, readiness: Readiness, telemetry: &Telemetry) -> 
     }
     service
         .hoop(telemetry.metrics_middleware())
-        .hoop(AccessLog::new())
+        .hoop(AccessLog::new(config.log_format))
         .hoop(CloseWhenDraining(readiness))
         .hoop(reject_body)
         .catcher(json_catcher())

@@ -14,7 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
 use crate::readiness::Readiness;
-use crate::{listener, routes, telemetry};
+use crate::{listener, log_sink, routes, telemetry};
 
 /// Largest request head (request line + headers) accepted; hyper answers 431 beyond.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -49,6 +49,8 @@ pub fn run(config: Config) -> Result<(), ServeError> {
     let workers = std::thread::available_parallelism().map_or(1, NonZero::get);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        .on_thread_park(log_sink::on_worker_park)
+        .on_thread_stop(log_sink::on_thread_stop)
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;

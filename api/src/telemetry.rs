@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{TraceContextExt, TraceId, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, global};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
@@ -96,7 +96,7 @@ fn init_logs(config: &Config) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(crate::log_sink::Stdout);
     match config.log_format {
         LogFormat::Json => builder
             .json()
@@ -173,14 +173,12 @@ fn init_traces(
     Ok(provider)
 }
 
-/// Adds the current OpenTelemetry trace id to a request's log span.
-pub fn record_trace_id(span: &tracing::Span) {
+/// The current OpenTelemetry trace id, when traces are exported and one is active.
+pub fn current_trace_id() -> Option<TraceId> {
     if !TRACES_ON.load(Ordering::Relaxed) {
-        return;
+        return None;
     }
     let cx = Context::current();
     let span_context = cx.span().span_context().clone();
-    if span_context.is_valid() {
-        span.record("trace_id", tracing::field::display(span_context.trace_id()));
-    }
+    span_context.is_valid().then(|| span_context.trace_id())
 }
