@@ -183,6 +183,24 @@ fn sigterm_drains_then_stops_without_losing_requests() {
     assert!(ok.load(Ordering::Relaxed) > 10, "clients ran");
     assert_eq!(lost.load(Ordering::Relaxed), 0, "no request lost");
     api.wait_log("complete", |l| l.contains("shutdown: complete"));
+
+    // Access lines are written in batches: every answered request still has its line.
+    let logged = |path: &str| {
+        api.json_logs()
+            .iter()
+            .filter(|l| l["message"] == "request" && l["path"] == path)
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while logged("/") < ok.load(Ordering::Relaxed) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        logged("/"),
+        ok.load(Ordering::Relaxed),
+        "one access line per answer"
+    );
+    assert_eq!(logged("/info"), 1, "the in-flight request's line");
 }
 
 #[test]
