@@ -259,7 +259,9 @@ def dockerfile(image, contract, layers, version, revision, epoch):
     lines.append(f"STOPSIGNAL {image['stopSignal']}")
     hc = image.get("healthcheck")
     if hc:
-        lines.append(f"HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD {q(hc)}")
+        t = contract["healthcheckTiming"]
+        lines.append(f"HEALTHCHECK --interval={t['intervalSeconds']}s --timeout={t['timeoutSeconds']}s "
+                     f"--start-period={t['startPeriodSeconds']}s --retries={t['retries']} CMD {q(hc)}")
     lines.append(f"ENTRYPOINT {q(image['entrypoint'])}")
     lines.append(f"CMD {q(image['cmd'])}")
     return "\n".join(line for line in lines if line) + "\n"

@@ -15,6 +15,7 @@
 
 let
   image = contract.images.${component};
+  timing = contract.healthcheckTiming;
 
   inherit (contract) username;
   uid = toString contract.uid;
@@ -58,10 +59,10 @@ dockerTools.buildLayeredImage {
     # Same probe and timings as images/assemble.py writes in the offline Dockerfile.
     Healthcheck = {
       Test = [ "CMD" ] ++ image.healthcheck;
-      Interval = seconds 10;
-      Timeout = seconds 3;
-      StartPeriod = seconds 5;
-      Retries = 3;
+      Interval = seconds timing.intervalSeconds;
+      Timeout = seconds timing.timeoutSeconds;
+      StartPeriod = seconds timing.startPeriodSeconds;
+      Retries = timing.retries;
     };
     Labels = {
       "org.opencontainers.image.title" = image.title;

@@ -174,6 +174,11 @@ class FlakeOutputs(unittest.TestCase):
                     self.assertEqual(sorted(cfg["ExposedPorts"]), sorted(want["ports"]))
                     self.assertEqual(cfg["StopSignal"], want["stopSignal"])
                     self.assertEqual(cfg["Healthcheck"]["Test"], ["CMD", *want["healthcheck"]])
+                    t = c["healthcheckTiming"]
+                    self.assertEqual(
+                        [cfg["Healthcheck"][k] for k in ("Interval", "Timeout", "StartPeriod")],
+                        [t[k] * 10**9 for k in ("intervalSeconds", "timeoutSeconds", "startPeriodSeconds")])
+                    self.assertEqual(cfg["Healthcheck"]["Retries"], t["retries"])
                     self.assertEqual(cfg["Labels"], {
                         "org.opencontainers.image.title": want["title"],
                         "org.opencontainers.image.description": want["description"],
