@@ -6,6 +6,7 @@ table (stdout), JSON and an SVG chart. Standard library only. Called by bench/ru
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import http.client
 import json
@@ -612,16 +613,25 @@ def start_target(suite: Suite, a, name: str) -> Target:
     return target
 
 
-def access_lines(target: Target) -> int | None:
-    """Access-log lines for `/` written by the API or the static NGINX (which log every `/`)."""
-    if target.name == "api":
-        text = target.main.log_path.read_text(errors="replace")
-        return sum(1 for line in text.splitlines() if '"message":"request"' in line and '"path":"/"' in line)
-    if target.name == "nginx":
-        log_file = target.main.log_path.parent / "access.log"
-        text = log_file.read_text(errors="replace") if log_file.exists() else ""
-        return sum(1 for line in text.splitlines() if '"path":"/"' in line)
-    return None
+def scan_log(path: Path, counted=None) -> tuple[int, int, list[str]]:
+    """One streaming pass over a log file (hundreds of MB after a full run): its line count,
+    how many lines `counted` accepts, and its last 40 lines."""
+    total, matched, tail = 0, 0, collections.deque(maxlen=40)
+    if path.exists():
+        with open(path, errors="replace") as f:
+            for line in f:
+                total += 1
+                matched += bool(counted and counted(line))
+                tail.append(line.rstrip("\n"))
+    return total, matched, list(tail)
+
+
+def api_access_line(line: str) -> bool:
+    return '"message":"request"' in line and '"path":"/"' in line
+
+
+def nginx_access_line(line: str) -> bool:
+    return '"path":"/"' in line
 
 
 def finish_target(a, target: Target, seconds: float) -> dict:
@@ -638,14 +648,17 @@ def finish_target(a, target: Target, seconds: float) -> dict:
             out["oha"] = run_oha(a.oha, target.url("/health"), seconds)
     finally:
         target.stop()
-    lines = access_lines(target)
-    if lines is not None:
-        out["access_log"] = {"lines": lines, "answered": target.root_answered}
     for s in servers.values():
+        counted = api_access_line if name == "api" else None
+        total, matched, tail = scan_log(s.log_path, counted)
+        if name == "nginx":  # static NGINX logs `/` to its own file, not to stdout
+            _, matched, _ = scan_log(s.log_path.parent / "access.log", nginx_access_line)
+            counted = nginx_access_line
+        if counted:
+            out["access_log"] = {"lines": matched, "answered": target.root_answered}
         (Path(a.out) / "logs").mkdir(parents=True, exist_ok=True)
-        text = s.log_path.read_text(errors="replace").splitlines() if s.log_path.exists() else []
-        (Path(a.out) / "logs" / f"{name}-{s.name}.log").write_text("\n".join(text[-40:]) + "\n")
-        out.setdefault("log_lines", {})[s.name] = len(text)
+        (Path(a.out) / "logs" / f"{name}-{s.name}.log").write_text("\n".join(tail) + "\n")
+        out.setdefault("log_lines", {})[s.name] = total
         shutil.rmtree(s.log_path.parent, ignore_errors=True)
     return out
 

@@ -149,16 +149,20 @@ impl Handler for AccessLog {
         let started = Instant::now();
         let request_id = self.request_id(req);
         let probe = is_probe(req.uri().path());
-        let (level, logged) = if probe {
-            (Level::DEBUG, tracing::enabled!(Level::DEBUG))
-        } else {
-            (Level::INFO, tracing::enabled!(Level::INFO))
-        };
         let id = request_id.to_str().unwrap_or("-");
-        let span = if probe {
-            tracing::debug_span!("request", request_id = id, trace_id = tracing::field::Empty)
+        // tracing levels are static per call site, hence one branch per level.
+        let (level, logged, span) = if probe {
+            (
+                Level::DEBUG,
+                tracing::enabled!(Level::DEBUG),
+                tracing::debug_span!("request", request_id = id, trace_id = tracing::field::Empty),
+            )
         } else {
-            tracing::info_span!("request", request_id = id, trace_id = tracing::field::Empty)
+            (
+                Level::INFO,
+                tracing::enabled!(Level::INFO),
+                tracing::info_span!("request", request_id = id, trace_id = tracing::field::Empty),
+            )
         };
         let trace_id = crate::telemetry::current_trace_id();
         if let Some(trace_id) = &trace_id {

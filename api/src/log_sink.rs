@@ -32,12 +32,12 @@ pub fn write_lines(lines: &[u8]) {
         buf.extend_from_slice(lines);
         if buf.len() >= FLUSH_AT {
             write_out(buf);
+            buf.clear();
         }
         true
     });
     if buffered != Ok(true) {
-        let mut buf = lines.to_vec();
-        write_out(&mut buf);
+        write_out(lines);
     }
 }
 
@@ -46,7 +46,10 @@ pub fn on_worker_park() {
     let _ = PENDING.try_with(|pending| {
         if let Ok(mut pending) = pending.try_borrow_mut() {
             match pending.as_mut() {
-                Some(buf) if !buf.is_empty() => write_out(buf),
+                Some(buf) if !buf.is_empty() => {
+                    write_out(buf);
+                    buf.clear();
+                }
                 Some(_) => {}
                 None => *pending = Some(Vec::with_capacity(FLUSH_AT)),
             }
@@ -58,18 +61,17 @@ pub fn on_worker_park() {
 pub fn on_thread_stop() {
     let _ = PENDING.try_with(|pending| {
         if let Ok(mut pending) = pending.try_borrow_mut()
-            && let Some(mut buf) = pending.take()
+            && let Some(buf) = pending.take()
         {
-            write_out(&mut buf);
+            write_out(&buf);
         }
     });
 }
 
 /// One locked write of whole lines, so lines of different threads never mix; a failing
 /// stdout (closed pipe) drops them rather than grow the buffer or fail the request.
-fn write_out(buf: &mut Vec<u8>) {
-    let _ = io::stdout().lock().write_all(buf);
-    buf.clear();
+fn write_out(lines: &[u8]) {
+    let _ = io::stdout().lock().write_all(lines);
 }
 
 /// `tracing-subscriber` writer: the formatter hands over one whole line per event.

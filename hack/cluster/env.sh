@@ -44,3 +44,5 @@ proc_pid() {
   [[ -n $pid && -n $st && $(proc_starttime "$pid") == "$st" ]] && echo "$pid"
 }
 pid_alive() { proc_pid "$1" >/dev/null; }
+# The project's test cluster is up: its API server and kubelet run and /readyz answers.
+cluster_ready() { pid_alive kube-apiserver && pid_alive kubelet && kc get --raw /readyz >/dev/null 2>&1; }

@@ -42,7 +42,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-if ! { pid_alive kube-apiserver && pid_alive kubelet && kc get --raw /readyz >/dev/null 2>&1; }; then
+if ! cluster_ready; then
   started=1
   "$DP_ROOT/hack/cluster/up.sh"
   # Lets the e2e-k8s suite of `make test` stop the cluster that this run started.

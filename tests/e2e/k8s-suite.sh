@@ -12,7 +12,7 @@ marker="$CLUSTER_DIR/started-for-tests"
 if [[ -f $marker ]]; then
   trap 'rm -f "$marker"; "$DP_ROOT/hack/cluster/down.sh"' EXIT
 fi
-if ! { pid_alive kube-apiserver && pid_alive kubelet && kc get --raw /readyz >/dev/null 2>&1; }; then
+if ! cluster_ready; then
   skip "e2e-k8s: no test cluster is running (the cluster suite skipped or failed: see its result)"
 fi
 "$DP_ROOT/tests/e2e/k8s.sh"
