@@ -43,9 +43,9 @@ ensure_apt() {
   ((EUID == 0)) || sudo=(sudo -n)
   local stamp=/var/lib/apt/periodic/datapress-update-stamp
   if [[ ! -f $stamp ]] || (($(date +%s) - $(stat -c %Y "$stamp") > 3600)); then
-    "${sudo[@]}" apt-get update -qq && "${sudo[@]}" mkdir -p "$(dirname "$stamp")" && "${sudo[@]}" touch "$stamp"
+    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq && "${sudo[@]}" mkdir -p "$(dirname "$stamp")" && "${sudo[@]}" touch "$stamp"
   fi
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # The Docker engine from Debian, started in the background when not running.

@@ -75,17 +75,22 @@ fn is_valid_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b))
 }
 
-/// The route template for logs, `-` when none matched; salvo leaves the matched path
-/// empty for `/`, so the root is told apart by its status.
-struct Route<'a>(&'a str, bool);
+/// The route template of logs and metrics, `-` in logs when none matched; salvo leaves
+/// the matched path empty for `/`, so the root is told apart by its status.
+pub struct Route<'a>(&'a str, bool);
 
 impl<'a> Route<'a> {
-    fn of(req: &'a Request, status: StatusCode) -> Self {
+    pub fn of(req: &'a Request, status: StatusCode) -> Self {
         let matched = req.matched_path();
         let root = req.uri().path() == "/"
             && status != StatusCode::NOT_FOUND
             && status != StatusCode::METHOD_NOT_ALLOWED;
         Route(matched, !matched.is_empty() || root)
+    }
+
+    /// `/health`, `/`…, or `None` when no route matched.
+    pub fn template(&self) -> Option<String> {
+        self.1.then(|| self.to_string())
     }
 }
 

@@ -4,6 +4,7 @@ mod access_log;
 mod cli;
 mod config;
 mod healthcheck;
+mod http_metrics;
 mod listener;
 mod log_sink;
 mod metrics;

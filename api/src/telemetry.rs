@@ -2,8 +2,8 @@
 //! `tracing` macros and the two middlewares `Telemetry` hands out.
 //!
 //! - logs: `tracing` JSON lines (or pretty) on stdout, level from `RUST_LOG`;
-//! - metrics: OpenTelemetry instruments (salvo-otel's HTTP server conventions) read by a
-//!   Prometheus registry, with the process collector, served on the metrics listener;
+//! - metrics: HTTP server metrics (`http_metrics`), the process collector and
+//!   `target_info` in a Prometheus registry, served on the metrics listener;
 //! - traces: OTLP export only when an endpoint is configured; otherwise no exporter,
 //!   no propagator and no tracing middleware exist at all.
 
@@ -13,13 +13,13 @@ use opentelemetry::trace::{TraceContextExt, TraceId, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, global};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
-use salvo::otel::{Metrics, Tracing};
+use salvo::otel::Tracing;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, OtlpProtocol};
+use crate::http_metrics::HttpMetrics;
 
 /// Set once traces are exported, so the per-request trace id lookup costs nothing otherwise.
 static TRACES_ON: AtomicBool = AtomicBool::new(false);
@@ -32,14 +32,14 @@ pub enum TelemetryError {
         source: opentelemetry_otlp::ExporterBuildError,
     },
     #[error("cannot set up Prometheus metrics: {0}")]
-    Metrics(String),
+    Metrics(#[from] prometheus::Error),
 }
 
-/// Keeps the providers alive; `shutdown` flushes buffered spans.
+/// Keeps the tracer provider alive; `shutdown` flushes buffered spans.
 pub struct Telemetry {
     tracer_provider: Option<SdkTracerProvider>,
-    meter_provider: SdkMeterProvider,
     registry: prometheus::Registry,
+    http_metrics: HttpMetrics,
 }
 
 impl Telemetry {
@@ -48,9 +48,9 @@ impl Telemetry {
         self.registry.clone()
     }
 
-    /// HTTP server metrics middleware, bound to the installed meter provider.
-    pub fn metrics_middleware(&self) -> Metrics {
-        Metrics::new()
+    /// HTTP server metrics middleware, recording into the registry.
+    pub fn metrics_middleware(&self) -> HttpMetrics {
+        self.http_metrics.clone()
     }
 
     /// Server-span middleware, only when traces are exported.
@@ -70,23 +70,21 @@ impl Telemetry {
                 tracing::warn!(error = %e, "telemetry: tracer shutdown failed");
             }
         }
-        let _ = self.meter_provider.shutdown();
     }
 }
 
 /// Installs logging, metrics and (when configured) trace export. Call once.
 pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     init_logs(config);
-    let resource = resource(config);
-    let (meter_provider, registry) = init_metrics(resource.clone())?;
+    let (registry, http_metrics) = init_metrics(config)?;
     let tracer_provider = match config.otel.traces_url() {
-        Some(url) => Some(init_traces(config, &url, resource)?),
+        Some(url) => Some(init_traces(config, &url, resource(config))?),
         None => None,
     };
     Ok(Telemetry {
         tracer_provider,
-        meter_provider,
         registry,
+        http_metrics,
     })
 }
 
@@ -121,25 +119,31 @@ fn resource(config: &Config) -> Resource {
         .build()
 }
 
-fn init_metrics(
-    resource: Resource,
-) -> Result<(SdkMeterProvider, prometheus::Registry), TelemetryError> {
+/// The registry: HTTP server metrics, the process collector, and `target_info` carrying
+/// the resource attributes, as OpenTelemetry's Prometheus exporter names them.
+fn init_metrics(config: &Config) -> Result<(prometheus::Registry, HttpMetrics), TelemetryError> {
     let registry = prometheus::Registry::new();
-    let exporter = opentelemetry_prometheus::exporter()
-        .with_registry(registry.clone())
-        .build()
-        .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
-    registry
-        .register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))
-        .map_err(|e| TelemetryError::Metrics(e.to_string()))?;
-    let provider = SdkMeterProvider::builder()
-        .with_reader(exporter)
-        .with_resource(resource)
-        .build();
-    global::set_meter_provider(provider.clone());
-    Ok((provider, registry))
+    let http_metrics = HttpMetrics::register(&registry)?;
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    // `service.name` becomes `service_name`, as the OpenTelemetry exporter writes it.
+    let labels = resource(config)
+        .iter()
+        .map(|(key, value)| {
+            (
+                key.as_str()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+                value.to_string(),
+            )
+        })
+        .collect();
+    let target_info = prometheus::IntGauge::with_opts(
+        prometheus::Opts::new("target_info", "Target metadata").const_labels(labels),
+    )?;
+    target_info.set(1);
+    registry.register(Box::new(target_info))?;
+    Ok((registry, http_metrics))
 }
 
 fn init_traces(

@@ -67,6 +67,27 @@ fn metrics_are_served_on_their_own_port_only() {
     );
     assert_eq!(bucket, Some(3.0), "{text}");
     assert!(text.contains("# TYPE http_server_request_duration_seconds histogram"));
+    let info_size = sample(
+        &text,
+        "http_server_response_body_size_bytes_count",
+        &["http_route=\"/info\""],
+    );
+    assert_eq!(info_size, Some(3.0), "{text}");
+    let error_size = sample(
+        &text,
+        "http_server_response_body_size_bytes_count",
+        &["http_response_status_code=\"404\""],
+    );
+    assert_eq!(
+        error_size, None,
+        "written by the catcher, size unknown: {text}"
+    );
+    let method_name = sample(
+        &text,
+        "http_server_active_requests",
+        &["http_request_method=\"GET\""],
+    );
+    assert_eq!(method_name, Some(0.0), "{text}");
     // Process metrics from the Prometheus client library.
     assert!(sample(&text, "process_resident_memory_bytes", &[]).is_none());
     assert!(
