@@ -29,6 +29,10 @@ CLK = os.sysconf("SC_CLK_TCK")
 SERVER_CORE, LOAD_CORE = "1", "0"
 CONNECTIONS = 64
 
+# Per mode: saturated runs per route, their seconds, warm-up seconds, starts timed, and
+# imposed-rate runs per route (those need oha, which only the full bench installs).
+MODES = {"full": (3, 10, 2, 7, 5), "smoke": (1, 1, 0, 2, 0)}
+
 # Targets of issue 11, reported as PASS/MISS, never asserted by a timed test.
 TARGETS = {
     "health_rps_vs_nginx": (">=", 0.8, "/health req/s : API ÷ NGINX statique"),
@@ -149,6 +153,40 @@ def log_dir() -> str | None:
     except OSError:
         return None
     return "/dev/shm" if os.access("/dev/shm", os.W_OK) and st.f_bavail * st.f_frsize > 4 << 30 else None
+
+
+class IdleStates:
+    """Keeps the CPUs out of their sleep states while held, through the kernel's PM QoS
+    interface (/dev/cpu_dma_latency = 0, as tuned's latency-performance profile does):
+    idle cores poll instead of halting. In this VM a halted vCPU costs each request a
+    wake-up through the hypervisor, charged to whichever process runs next; that made CPU
+    per request depend on how busy the server and the generator were (docs/performance.md)."""
+
+    PATH = "/dev/cpu_dma_latency"
+
+    def __init__(self, wanted: bool):
+        self.fd: int | None = None
+        self.note = "allowed (as asked)"
+        if wanted:
+            self.hold()
+
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def hold(self) -> None:
+        try:
+            self.fd = os.open(self.PATH, os.O_WRONLY)
+            os.write(self.fd, (0).to_bytes(4, sys.byteorder))
+            self.note = "poll only (PM QoS cpu_dma_latency = 0)"
+        except OSError as e:
+            self.fd = None
+            self.note = f"allowed ({self.PATH} not writable: {e.strerror})"
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 # --- HTTP -------------------------------------------------------------------------------
@@ -302,7 +340,7 @@ def run_oha_rate(oha: str, url: str, seconds: float, rate: int) -> dict:
     per request no longer depends on how fast the server keeps the generator busy."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(["taskset", "-c", LOAD_CORE, oha, "--no-tui", "--output-format", "json", "-c", str(CONNECTIONS),
-                        "-q", str(rate), "-z", f"{seconds}s", url], capture_output=True, text=True, timeout=seconds + 60)
+                        "-q", str(rate), "-z", f"{seconds}s", "-w", url], capture_output=True, text=True, timeout=seconds + 60)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise RuntimeError(f"oha failed on {url}: {p.stderr.strip()[-300:]}")
@@ -529,6 +567,8 @@ def ratios(res: dict) -> dict:
         "fixed_rate_rps": route("api", "/health", "rate", "fixed_rate"),
         "cpu_per_req_vs_nginx_health_saturated": cpu_ratio("api", "/health", "routes"),
         "cpu_per_req_vs_nginx_root_saturated": cpu_ratio("api", "/", "routes"),
+        "cpu_per_req_vs_nginx_health_idle_allowed": cpu_ratio("api", "/health", "fixed_rate_idle"),
+        "cpu_per_req_vs_nginx_root_idle_allowed": cpu_ratio("api", "/", "fixed_rate_idle"),
         "bare_cpu_per_req_vs_nginx_health": cpu_ratio("bare", "/health", cpu_phase),
         "bare_cpu_per_req_vs_nginx_root": cpu_ratio("bare", "/", cpu_phase),
         "api_cpu_per_req_vs_bare_health": div(route("api", "/health", "server_cpu_us_per_req", cpu_phase),
@@ -553,7 +593,7 @@ def print_report(res: dict) -> None:
     print(f"\nDataPress bench ({m['mode']}) — {m['date']} — {m['machine']}")
     print(f"server on core {SERVER_CORE}, load generator (wrk -t1 -c{CONNECTIONS}) on core {LOAD_CORE}, "
           f"{m['runs']}×{m['seconds']}s per route, median; load average before {m['loadavg_before']}, "
-          f"after {m['loadavg_after']}; server logs under {m['log_dir']}")
+          f"after {m['loadavg_after']}; server logs under {m['log_dir']}; CPU idle states {m['idle_states']}")
     hdr = f"{'server':<34}{'route':<13}{'req/s':>10}{'p50 ms':>8}{'p99 ms':>8}{'err':>5}{'CPU µs/req':>11}" \
           f"{'gen core':>9}{'foreign':>8}{'steal':>7}{'RSS MB':>8}{'start ms':>9}"
     print("\n" + hdr + "\n" + "-" * len(hdr))
@@ -567,11 +607,14 @@ def print_report(res: dict) -> None:
     print("\n'gen core' = busy share of the load generator's core (≈100 % means wrk was the limit); "
           "'foreign' = CPU of other processes on the server's core during the run; 'steal' = time the "
           "hypervisor took from either core. Servers are loaded in turns (run 1 of each, then run 2...).")
-    fixed = [(n, s["fixed_rate"]) for n, s in res["servers"].items() if s.get("fixed_rate")]
-    if fixed:
+    for phase in FIXED_RATE_PHASES:
+        fixed = [(n, s[phase]) for n, s in res["servers"].items() if s.get(phase)]
+        if not fixed:
+            continue
         rate = fixed[0][1][next(iter(fixed[0][1]))]["rate"]
+        idle = m["idle_states"] if phase == "fixed_rate" else "allowed (comparison)"
         print(f"\nat an imposed rate (oha -q {rate} -c{CONNECTIONS}, open loop, {FIXED_RATE_SECONDS}s runs in turns, "
-              "median): the same load for all, CPU per request independent of the generator")
+              f"median), CPU idle states {idle}:")
         hdr = f"{'server':<34}{'route':<13}{'req/s':>10}{'held':>6}{'p50 ms':>8}{'p99 ms':>8}{'err':>5}{'CPU µs/req':>11}" \
               f"{'÷ NGINX':>9}{'spread':>8}"
         print(hdr + "\n" + "-" * len(hdr))
@@ -584,14 +627,15 @@ def print_report(res: dict) -> None:
                 print(f"{LABELS[name]:<34}{v['path']:<13}{v['rps']:>10.0f}{'yes' if v['rate_held'] else 'NO':>6}"
                       f"{v['p50_ms']:>8.3f}{v['p99_ms']:>8.3f}{v['errors']:>5}{fmt(v['server_cpu_us_per_req'], '.1f'):>11}"
                       f"{fmt(v['server_cpu_us_per_req'] / base if base else None):>9}{fmt(spread, '.0f'):>7}%")
-        print("'spread' = (max − min) ÷ median of the runs' CPU per request.")
+    if any(s.get("fixed_rate") for s in res["servers"].values()):
+        print("'spread' = (max − min) ÷ median of the runs' CPU per request; 'held' = the imposed rate was reached.")
     print(f"\nCPU per request targets use the {'imposed-rate' if res['ratios']['informative']['cpu_phase'] == 'fixed_rate' else 'saturated'} runs.")
     print(f"\n{'target':<48}{'measured':>10}  {'goal':>8}  verdict")
     for k, t in res["ratios"]["targets"].items():
         print(f"{t['label']:<48}{fmt(t['value']):>10}  {t['op']} {t['target']:<5}  {t['verdict']}")
     print("\ninformative (issue's bare-Salvo reference in brackets):")
     for k, v in res["ratios"]["informative"].items():
-        print(f"  {k:<32}{fmt(v):>8}" + (f"  [{ISSUE_REFERENCE[k]}]" if k in ISSUE_REFERENCE else ""))
+        print(f"  {k:<44}{fmt(v):>10}" + (f"  [{ISSUE_REFERENCE[k]}]" if k in ISSUE_REFERENCE else ""))
     print("\naccess log on / (every answered request must have its line):")
     for name, s in res["servers"].items():
         if "access_log" in s:
@@ -636,7 +680,8 @@ class Target:
     def __init__(self, name: str, servers: dict[str, Server], port: int, paths: dict[str, str]):
         self.name, self.servers, self.port, self.paths = name, servers, port, paths
         self.runs: dict[str, list[dict]] = {"/health": [], "/": []}
-        self.fixed: dict[str, list[dict]] = {"/health": [], "/": []}
+        # Imposed-rate runs, per phase (see FIXED_RATE_PHASES), then per route.
+        self.fixed: dict[str, dict[str, list[dict]]] = {p: {"/health": [], "/": []} for p in FIXED_RATE_PHASES}
         # Responses wrk counted on `/` (warm-up included): each must have its access line.
         self.root_answered = 1  # check_routes' own request
 
@@ -699,10 +744,11 @@ def finish_target(a, target: Target, seconds: float) -> dict:
     """Medians, memory, threads and logs of a loaded target; stops it."""
     name, servers = target.name, target.servers
     out: dict = {"routes": {r: {**median_of(runs), "runs": runs} for r, runs in target.runs.items() if runs}}
-    if any(target.fixed.values()):
-        out["fixed_rate"] = {r: {**median_of(runs), "rate": runs[0]["rate"],
-                                 "rate_held": all(x["rate_held"] for x in runs), "runs": runs}
-                             for r, runs in target.fixed.items() if runs}
+    for phase, routes in target.fixed.items():
+        if any(routes.values()):
+            out[phase] = {r: {**median_of(runs), "rate": runs[0]["rate"],
+                              "rate_held": all(x["rate_held"] for x in runs), "runs": runs}
+                          for r, runs in routes.items() if runs}
     try:
         main = target.main
         out["rss_after_load_mb"] = rss_kb(main.pid) / 1024
@@ -729,7 +775,7 @@ def finish_target(a, target: Target, seconds: float) -> dict:
 
 
 def bench_all(a, suite: Suite, runs: int, seconds: float, warmup: float, fixed_runs: int,
-              failed: list[str]) -> dict:
+              qos: "IdleStates", failed: list[str]) -> dict:
     """Starts every server, then loads them in turns (run 1 of each, run 2 of each...), so
     a noisy spell on the shared host spreads over all of them instead of hitting one."""
     targets: dict[str, Target] = {}
@@ -765,7 +811,14 @@ def bench_all(a, suite: Suite, runs: int, seconds: float, warmup: float, fixed_r
                 except (RuntimeError, subprocess.TimeoutExpired) as e:
                     fail(name, e)
         if a.oha and fixed_runs:
-            fixed_rate_runs(a, targets, fixed_runs, failed)
+            fixed_rate_runs(a, targets, fixed_runs, failed, "fixed_rate")
+            # The same load with idle states allowed: what the VM's sleep and wake-ups add.
+            if qos.held:
+                qos.release()
+                try:
+                    fixed_rate_runs(a, targets, max(3, fixed_runs // 2), failed, "fixed_rate_idle")
+                finally:
+                    qos.hold()
         for name in list(targets):
             results[name] = finish_target(a, targets.pop(name), seconds)
     finally:
@@ -776,6 +829,9 @@ def bench_all(a, suite: Suite, runs: int, seconds: float, warmup: float, fixed_r
 
 # Servers measured at an imposed rate: the ones fast enough to hold it.
 FIXED_RATE_SERVERS = ("nginx", "api", "bare")
+# "fixed_rate": under the bench's idle-state setting (poll only when it could be set);
+# "fixed_rate_idle": the same load with idle states allowed, for comparison.
+FIXED_RATE_PHASES = ("fixed_rate", "fixed_rate_idle")
 FIXED_RATE_MAX, FIXED_RATE_SECONDS, FIXED_RATE_WARMUP = 20_000, 4, 2
 
 
@@ -789,7 +845,7 @@ def fixed_rate(targets: dict[str, Target]) -> int | None:
     return max(1000, min(FIXED_RATE_MAX, int(0.6 * min(rps)) // 1000 * 1000))
 
 
-def fixed_rate_runs(a, targets: dict[str, Target], runs: int, failed: list[str]) -> None:
+def fixed_rate_runs(a, targets: dict[str, Target], runs: int, failed: list[str], phase: str) -> None:
     """CPU per request at the same open-loop rate for all (oha -q), in turns like the rest.
     Saturated closed-loop runs make CPU per request depend on whether the server keeps the
     generator busy (docs/performance.md); at an equal imposed rate runs agree within ±10 %."""
@@ -798,20 +854,20 @@ def fixed_rate_runs(a, targets: dict[str, Target], runs: int, failed: list[str])
         return
     chosen = {n: t for n, t in targets.items() if n in FIXED_RATE_SERVERS}
     for i in range(-1, runs):
-        log(f"fixed rate {rate} req/s, {'warm-up' if i < 0 else f'run {i + 1}/{runs}'}: {', '.join(chosen)}")
+        log(f"{phase} {rate} req/s, {'warm-up' if i < 0 else f'run {i + 1}/{runs}'}: {', '.join(chosen)}")
         for name, t in list(chosen.items()):
             try:
                 for route in ("/health", "/"):
                     secs = FIXED_RATE_WARMUP if i < 0 else FIXED_RATE_SECONDS
                     m = measure(lambda: run_oha_rate(a.oha, t.url(route), secs, rate), t.paths[route], t.servers)
                     if i >= 0:
-                        t.fixed[route].append({**m, "rate": rate, "rate_held": m["rps"] >= 0.97 * rate})
+                        t.fixed[phase][route].append({**m, "rate": rate, "rate_held": m["rps"] >= 0.97 * rate})
                     if route == "/":
                         t.root_answered += m["requests"]
             except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError) as e:
                 # The saturated results of that server still stand.
-                failed.append(f"{name} at a fixed rate: {e}")
-                log(f"FAILED {name} at a fixed rate: {e}")
+                failed.append(f"{name} {phase}: {e}")
+                log(f"FAILED {name} {phase}: {e}")
                 chosen.pop(name, None)
 
 
@@ -851,12 +907,14 @@ def main() -> int:
     ap.add_argument("--front-conf", help="the front's nginx.conf rendered for 127.0.0.1")
     ap.add_argument("--front-port", type=int)
     ap.add_argument("--front-api-port", type=int)
+    ap.add_argument("--idle", choices=("poll", "allowed"), default="poll",
+                    help="CPU idle states during the bench: poll only (default, when permitted) or allowed")
     ap.add_argument("--skipped", action="append", default=[], help="NAME=reason, reported as not measured")
     ap.add_argument("--image", action="append", default=[], help="image reference to size")
     a = ap.parse_args()
 
     full = a.mode == "full"
-    runs, seconds, warmup, starts, fixed_runs = (3, 10, 2, 7, 5) if full else (1, 1, 0, 2, 0)
+    runs, seconds, warmup, starts, fixed_runs = MODES[a.mode]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="datapress-bench-", dir=log_dir()))
@@ -879,8 +937,10 @@ def main() -> int:
     }, "servers": {}, "sizes": {}}
 
     failed: list[str] = []
+    qos = IdleStates(a.idle == "poll")
+    res["meta"]["idle_states"] = qos.note
     try:
-        res["servers"] = bench_all(a, suite, runs, seconds, warmup, fixed_runs, failed)
+        res["servers"] = bench_all(a, suite, runs, seconds, warmup, fixed_runs, qos, failed)
         for name in [n for n in res["servers"] if n != "proxy"]:
             log(f"{name}: {starts} starts to the first /health")
             try:
@@ -891,6 +951,7 @@ def main() -> int:
             res["servers"][name]["start_ms"] = st
             res["servers"][name]["start_ms_median"] = statistics.median(st)
     finally:
+        qos.release()
         shutil.rmtree(work, ignore_errors=True)
 
     sizes = {"binary datapress-api": a.api_bin, "binary salvo-bare": a.bare_bin, "binary nginx": a.nginx}
