@@ -107,11 +107,13 @@ grep -q 'restricted' "$WORK/psa.txt" || fail "privileged pod refused for another
 ok "pods admitted under 'restricted'; a privileged pod is rejected"
 
 step "browser e2e through NodePort $NODEPORT"
-# The outage case too: the API scaled to zero, then back to the overlay's 2 replicas.
+# The outage case too: the API scaled to zero, then back to the replica count the overlay set.
 kc="$DP_ROOT/hack/tools/kubectl -n $NS"
+api_replicas=$(k -n "$NS" get deployment/datapress-api -o jsonpath='{.spec.replicas}')
+[[ $api_replicas =~ ^[1-9][0-9]*$ ]] || fail "deployment/datapress-api has no replica count to restore ('$api_replicas')"
 "$DP_ROOT/tests/e2e/front.e2e.sh" --base-url "$BASE" --artifacts "$DP_BUILD/e2e/k8s" \
   --api-stop-cmd "$kc scale deployment/datapress-api --replicas=0 && $kc wait --for=delete pod -l app.kubernetes.io/name=datapress-api --timeout=120s" \
-  --api-start-cmd "$kc scale deployment/datapress-api --replicas=2 && $kc rollout status deployment/datapress-api --timeout=120s"
+  --api-start-cmd "$kc scale deployment/datapress-api --replicas=$api_replicas && $kc rollout status deployment/datapress-api --timeout=120s"
 
 # --- 4. NetworkPolicies
 step "network policies"
