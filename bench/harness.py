@@ -468,7 +468,8 @@ def svg_chart(results: dict, meta: dict) -> str:
            f'<text x="20" y="28" font-size="17" font-weight="bold">Banc DataPress : 64 connexions, serveur sur 1 cœur '
            f'({"médiane de " + str(meta["runs"]) + " mesures" if meta["runs"] > 1 else "1 mesure"})</text>',
            f'<text x="20" y="48" fill="#555">{_esc(meta["machine"])} · {meta["date"]} · révision {meta["revision"][:12]} · '
-           f'charge avant le banc {meta["loadavg_before"].split()[0]}</text>']
+           f'charge avant le banc {meta["loadavg_before"].split()[0]} · cœurs '
+           f'{"maintenus hors veille (PM QoS)" if meta.get("idle_states", "").startswith("poll") else "libres de se mettre en veille"}</text>']
     legend_x = width - 230
     for i, (route, c) in enumerate(colors.items()):
         out.append(f'<rect x="{legend_x + i * 110}" y="56" width="12" height="12" fill="{c}"/>'
