@@ -5,6 +5,8 @@
 # Servers run on core 1, the load generator on core 0, on 127.0.0.1, bounded in time.
 # Output: a table on stdout, build/bench/{results.json,bench.svg,report.txt} (smoke: build/bench/smoke/).
 # Env: DP_API_BIN=path  measure this API binary instead of building or finding one.
+#      BENCH_IDLE=allowed let idle cores sleep (default: poll, cores kept out of idle
+#                         states through PM QoS); results then go to build/bench/idle-allowed/.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -70,6 +72,12 @@ grep -q "server 127.0.0.1:$front_api_port;" "$work/upstream.d/api.conf" ||
 /usr/sbin/nginx -t -q -e stderr -c "$work/nginx.conf"
 args+=(--front-conf "$work/nginx.conf" --front-port "$front_port" --front-api-port "$front_api_port")
 
+idle=${BENCH_IDLE:-poll}
+case $idle in
+  poll) ;;
+  allowed) out=$out/idle-allowed ;;
+  *) die "BENCH_IDLE must be poll or allowed, not '$idle'" ;;
+esac
 version=$(workspace_version)
 mkdir -p "$out"
 if [[ $mode == full ]]; then
@@ -82,5 +90,5 @@ fi
 log "bench ($mode): load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 # The harness itself (and its health polling) stays off the server's core.
 taskset -c 0 python3 "$DP_ROOT/bench/harness.py" --mode "$mode" --out "$out" --wrk "$(command -v wrk)" \
-  --nginx /usr/sbin/nginx --api-bin "$api_bin" \
+  --nginx /usr/sbin/nginx --api-bin "$api_bin" --idle "$idle" \
   --image "datapress-api:$version" --image "datapress-front:$version" "${args[@]}" | tee "$out/report.txt"
