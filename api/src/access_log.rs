@@ -18,6 +18,7 @@ use serde::Serialize;
 use tracing::{Instrument, Level};
 
 use crate::config::LogFormat;
+use crate::log_context::{RequestFields, WithRequest};
 use crate::log_sink;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -120,16 +121,8 @@ struct Line<'a> {
     route: Route<'a>,
     status: u16,
     latency_ms: f64,
-    span: LineSpan<'a>,
+    span: RequestFields<'a>,
     target: &'static str,
-}
-
-#[derive(Serialize)]
-struct LineSpan<'a> {
-    request_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    trace_id: Option<String>,
-    name: &'static str,
 }
 
 impl Line<'_> {
@@ -155,27 +148,42 @@ impl Handler for AccessLog {
         let request_id = self.request_id(req);
         let probe = is_probe(req.uri().path());
         let id = request_id.to_str().unwrap_or("-");
-        // tracing levels are static per call site, hence one branch per level.
-        let (level, logged, span) = if probe {
-            (
-                Level::DEBUG,
-                tracing::enabled!(Level::DEBUG),
-                tracing::debug_span!("request", request_id = id, trace_id = tracing::field::Empty),
-            )
+        let level = if probe { Level::DEBUG } else { Level::INFO };
+        let logged = if probe {
+            tracing::enabled!(Level::DEBUG)
         } else {
-            (
-                Level::INFO,
-                tracing::enabled!(Level::INFO),
-                tracing::info_span!("request", request_id = id, trace_id = tracing::field::Empty),
-            )
+            tracing::enabled!(Level::INFO)
         };
-        let trace_id = crate::telemetry::current_trace_id();
-        if let Some(trace_id) = &trace_id {
-            span.record("trace_id", tracing::field::display(trace_id));
+        let trace_id = crate::telemetry::current_trace_id().map(|t| t.to_string());
+        let fields = RequestFields::new(id, trace_id.as_deref());
+        // tracing levels are static per call site, hence one span per level.
+        let span = match (self.format, probe) {
+            (LogFormat::Json, _) => None,
+            (LogFormat::Pretty, true) => Some(tracing::debug_span!(
+                "request",
+                request_id = id,
+                trace_id = tracing::field::Empty
+            )),
+            (LogFormat::Pretty, false) => Some(tracing::info_span!(
+                "request",
+                request_id = id,
+                trace_id = tracing::field::Empty
+            )),
+        };
+        match &span {
+            None => {
+                WithRequest::new(fields.clone().into_owned(), ctrl.call_next(req, depot, res))
+                    .await;
+            }
+            Some(span) => {
+                if let Some(trace_id) = &trace_id {
+                    span.record("trace_id", trace_id.as_str());
+                }
+                ctrl.call_next(req, depot, res)
+                    .instrument(span.clone())
+                    .await;
+            }
         }
-        ctrl.call_next(req, depot, res)
-            .instrument(span.clone())
-            .await;
 
         if logged {
             let status = res.status_code.unwrap_or(StatusCode::OK);
@@ -185,8 +193,8 @@ impl Handler for AccessLog {
             let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
             let method = req.method().as_str();
             let path = req.uri().path();
-            match self.format {
-                LogFormat::Json => Line {
+            match span {
+                None => Line {
                     timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
                     level: level.as_str(),
                     message: "request",
@@ -195,15 +203,11 @@ impl Handler for AccessLog {
                     route,
                     status,
                     latency_ms,
-                    span: LineSpan {
-                        request_id: id,
-                        trace_id: trace_id.map(|t| t.to_string()),
-                        name: "request",
-                    },
+                    span: fields,
                     target: module_path!(),
                 }
                 .write(),
-                LogFormat::Pretty => span.in_scope(|| {
+                Some(span) => span.in_scope(|| {
                     if probe {
                         tracing::debug!(method, path, %route, status, latency_ms, "request");
                     } else {

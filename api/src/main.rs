@@ -6,6 +6,7 @@ mod config;
 mod healthcheck;
 mod http_metrics;
 mod listener;
+mod log_context;
 mod log_sink;
 mod metrics;
 mod readiness;

@@ -101,6 +101,7 @@ fn init_logs(config: &Config) {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .map_event_format(crate::log_context::JsonWithRequest)
             .init(),
         LogFormat::Pretty => builder.pretty().init(),
     }
