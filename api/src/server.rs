@@ -45,8 +45,8 @@ pub enum ServeError {
 
 /// Runs the service until a shutdown signal; one worker thread per CPU this process
 /// may use (sched affinity and cgroup quota, as `available_parallelism` reports).
-/// With a single CPU, the single-threaded scheduler: no work-stealing machinery, and a
-/// p99 0.15 to 0.2 ms lower at saturation in the bench (docs/performance.md).
+/// With a single CPU, the single-threaded scheduler: no work-stealing machinery; p99
+/// 0.15 to 0.2 ms lower at saturation in two A/B runs (docs/performance.md).
 pub fn run(config: Config) -> Result<(), ServeError> {
     let workers = std::thread::available_parallelism().map_or(1, NonZero::get);
     let mut builder = if workers == 1 {
