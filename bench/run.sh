@@ -3,6 +3,8 @@
 # seed's stack), a bare Salvo app and the front's proxy hop; `--smoke` (`make bench-smoke`,
 # suite `bench`): a few seconds of the same harness, with wrk only and no extra build.
 # Servers run on core 1, the load generator on core 0, on 127.0.0.1, bounded in time.
+# The full bench builds the images first (images/build.sh, with its Docker engine) to size
+# them, and measures the API binary they ship.
 # Output: a table on stdout, build/bench/{results.json,bench.svg,report.txt} (smoke: build/bench/smoke/).
 # Env: DP_API_BIN=path  measure this API binary instead of building or finding one.
 #      BENCH_IDLE=allowed let idle cores sleep (default: poll, cores kept out of idle
@@ -25,9 +27,11 @@ out=$DP_BUILD/bench
 args=()
 
 if [[ $mode == full ]]; then
-  log "cargo build --release -p datapress-api -p salvo-bare"
-  (cd "$DP_ROOT" && cargo build --release --locked -p datapress-api -p salvo-bare)
-  api_bin=${DP_API_BIN:-$target/release/datapress-api}
+  # The images, so their sizes are measured, and the API binary they ship.
+  "$DP_ROOT/images/build.sh"
+  log "cargo build --release -p salvo-bare"
+  (cd "$DP_ROOT" && cargo build --release --locked -p salvo-bare)
+  api_bin=${DP_API_BIN:-${CARGO_TARGET_DIR:-${DATAPRESS_IMAGES_WORK:-$DP_BUILD/images}/target}/release/datapress-api}
   args+=(--bare-bin "$target/release/salvo-bare" --oha "$(cargo_tool oha 1.16.0)")
 else
   out=$out/smoke
