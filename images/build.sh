@@ -23,7 +23,10 @@ tags=${DATAPRESS_IMAGE_TAGS:-"$version $(cfield extraTags)"}
 mkdir -p "$work"
 # Other suites (cluster, e2e) may build at the same time: one build per work directory.
 exec 9>"$work/.lock"
-flock 9
+if ! flock -n 9; then
+  log "waiting for another images build to finish (lock $work/.lock)"
+  flock 9
+fi
 
 ensure_apt mmdebstrap binutils
 ensure_docker

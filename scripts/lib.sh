@@ -48,6 +48,21 @@ ensure_apt() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# start_daemon LOG CMD...: CMD in its own session, stdin from /dev/null, output appended to
+# LOG, with no descriptor but 0-2: a daemon that inherited a caller's flock would hold that
+# lock for its whole life (dockerd started by images/build.sh did: the next build waited
+# forever). Its PID is in $! as usual.
+start_daemon() {
+  local log=$1; shift
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    exec setsid "$@" </dev/null >>"$log" 2>&1
+  ) &
+}
+
 # The Docker engine from Debian, started in the background when not running.
 ensure_docker() {
   if docker info >/dev/null 2>&1; then return 0; fi
@@ -55,7 +70,7 @@ ensure_docker() {
   if ! pgrep -x dockerd >/dev/null; then
     log "starting the Docker engine"
     mkdir -p /var/log
-    nohup dockerd >/var/log/datapress-dockerd.log 2>&1 &
+    start_daemon /var/log/datapress-dockerd.log dockerd
   fi
   local deadline=$((SECONDS + 60))
   until docker info >/dev/null 2>&1; do

@@ -54,7 +54,7 @@ start_proc() { # start_proc NAME CMD...
   local name=$1; shift
   if pid_alive "$name"; then log "$name already running (pid $(proc_pid "$name"))"; return; fi
   log "starting $name"
-  setsid "$@" </dev/null >>"$CLUSTER_DIR/logs/$name.log" 2>&1 9>&- &
+  start_daemon "$CLUSTER_DIR/logs/$name.log" "$@"
   record_pid "$name" $!
 }
 # wait_for LABEL SECONDS CMD...: polls CMD every second, with a progress line every 15 s.
