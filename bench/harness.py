@@ -573,6 +573,12 @@ def ratios(res: dict) -> dict:
     def div(a, b):
         return a / b if a is not None and b else None
 
+    # With 64 connections kept busy, Little's law sets the mean latency at 64 ÷ req/s: p99 over
+    # that mean says how unevenly a server serves its connections, whatever its throughput.
+    def tail_factor(name: str, r: str):
+        rps, p99 = route(name, r, "rps"), route(name, r, "p99_ms")
+        return p99 / (CONNECTIONS / rps * 1e3) if rps and p99 else None
+
     def cpu_ratio(name: str, r: str, phase: str):
         return div(route(name, r, "server_cpu_us_per_req", phase), route("nginx", r, "server_cpu_us_per_req", phase))
 
@@ -635,6 +641,8 @@ def ratios(res: dict) -> dict:
         "api_cpu_per_req_vs_bare_root": div(route("api", "/", "server_cpu_us_per_req", cpu_phase),
                                             route("bare", "/", "server_cpu_us_per_req", cpu_phase)),
         "bare_p99_ms_health": route("bare", "/health", "p99_ms"),
+        **{f"p99_tail_factor_{n}_{r.strip('/') or 'root'}": tail_factor(n, r)
+           for n in ("api", "bare", "nginx") for r in ("/health", "/")},
         "bare_rss_mb": s.get("bare", {}).get("rss_after_load_mb"),
         "bare_start_ms": s.get("bare", {}).get("start_ms_median"),
     }
