@@ -586,28 +586,29 @@ def ratios(res: dict) -> dict:
     # saturation otherwise (the smoke); both are reported.
     cpu_phase = "fixed_rate" if all(route(n, r, "rate", "fixed_rate") for n in ("api", "nginx")
                                     for r in ("/health", "/")) else "routes"
+    def own(name: str) -> dict:
+        """The targets one server's own runs give (FastAPI ratios, latency, memory, start)."""
+        return {
+            "rps_vs_fastapi_health": div(route(name, "/health", "rps"), route("fastapi", "/health", "rps")),
+            "rps_vs_fastapi_root": div(route(name, "/", "rps"), route("fastapi", "/", "rps")),
+            "p99_ms_health": route(name, "/health", "p99_ms"),
+            "p99_ms_root": route(name, "/", "p99_ms"),
+            "rss_mb": s.get(name, {}).get("rss_after_load_mb"),
+            "start_ms": s.get(name, {}).get("start_ms_median"),
+        }
+
     out = {
         "health_rps_vs_nginx": div(route("api", "/health", "rps"), route("nginx", "/health", "rps")),
         "cpu_per_req_vs_nginx_health": cpu_ratio("api", "/health", cpu_phase),
         "cpu_per_req_vs_nginx_root": cpu_ratio("api", "/", cpu_phase),
-        "rps_vs_fastapi_health": div(route("api", "/health", "rps"), route("fastapi", "/health", "rps")),
-        "rps_vs_fastapi_root": div(route("api", "/", "rps"), route("fastapi", "/", "rps")),
-        "p99_ms_health": route("api", "/health", "p99_ms"),
-        "p99_ms_root": route("api", "/", "p99_ms"),
-        "rss_mb": s.get("api", {}).get("rss_after_load_mb"),
-        "start_ms": s.get("api", {}).get("start_ms_median"),
+        **own("api"),
         "api_image_mb": res["sizes"].get("image datapress-api", {}).get("mb"),
         "proxy_hop_keep": div(route("proxy", "/health", "rps"), route("api", "/health", "rps")),
     }
     # The same measure for NGINX static, the practical limit of the box, in the same run:
     # where the API's target lies beyond it, no server on this box would meet it either.
     limits = {
-        "rps_vs_fastapi_health": div(route("nginx", "/health", "rps"), route("fastapi", "/health", "rps")),
-        "rps_vs_fastapi_root": div(route("nginx", "/", "rps"), route("fastapi", "/", "rps")),
-        "p99_ms_health": route("nginx", "/health", "p99_ms"),
-        "p99_ms_root": route("nginx", "/", "p99_ms"),
-        "rss_mb": s.get("nginx", {}).get("rss_after_load_mb"),
-        "start_ms": s.get("nginx", {}).get("start_ms_median"),
+        **own("nginx"),
         # Front and API share the server core: the hop can keep at most the direct CPU cost
         # over the pair's, whatever either does.
         "proxy_hop_keep": div(route("api", "/health", "server_cpu_us_per_req"),
