@@ -3,7 +3,8 @@
 # GitHub can check them: actionlint (with shellcheck on every `run:`), zizmor (offline
 # audits, auditor persona, accepted findings explained in .github/zizmor.yml), shellcheck
 # of the CI scripts, and tests/ci/test_workflows.py (targets, scripts, images, overlays,
-# pins, permissions, and the recette deploy script rendered without a cluster).
+# pins, permissions, and the recette deploy script rendered without a cluster), plus
+# scripts/lib.sh's start_daemon, which CI uses to start dockerd (tests/ci/test_start_daemon.py).
 set -euo pipefail
 # shellcheck source=scripts/ci/common.sh
 . "$(dirname "$0")/../../scripts/ci/common.sh"
