@@ -579,13 +579,6 @@ def ratios(res: dict) -> dict:
         rps, p99 = route(name, r, "rps"), route(name, r, "p99_ms")
         return p99 / (CONNECTIONS / rps * 1e3) if rps and p99 else None
 
-    def cpu_ratio(name: str, r: str, phase: str):
-        return div(route(name, r, "server_cpu_us_per_req", phase), route("nginx", r, "server_cpu_us_per_req", phase))
-
-    # CPU per request is judged at the imposed rate when it was measured (make bench), at
-    # saturation otherwise (the smoke); both are reported.
-    cpu_phase = "fixed_rate" if all(route(n, r, "rate", "fixed_rate") for n in ("api", "nginx")
-                                    for r in ("/health", "/")) else "routes"
     def own(name: str) -> dict:
         """The targets one server's own runs give (FastAPI ratios, latency, memory, start)."""
         return {
@@ -597,6 +590,13 @@ def ratios(res: dict) -> dict:
             "start_ms": s.get(name, {}).get("start_ms_median"),
         }
 
+    def cpu_ratio(name: str, r: str, phase: str):
+        return div(route(name, r, "server_cpu_us_per_req", phase), route("nginx", r, "server_cpu_us_per_req", phase))
+
+    # CPU per request is judged at the imposed rate when it was measured (make bench), at
+    # saturation otherwise (the smoke); both are reported.
+    cpu_phase = "fixed_rate" if all(route(n, r, "rate", "fixed_rate") for n in ("api", "nginx")
+                                    for r in ("/health", "/")) else "routes"
     out = {
         "health_rps_vs_nginx": div(route("api", "/health", "rps"), route("nginx", "/health", "rps")),
         "cpu_per_req_vs_nginx_health": cpu_ratio("api", "/health", cpu_phase),

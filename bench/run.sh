@@ -31,13 +31,13 @@ if [[ $mode == full ]]; then
   "$DP_ROOT/images/build.sh"
   log "cargo build --release -p salvo-bare"
   (cd "$DP_ROOT" && cargo build --release --locked -p salvo-bare)
-  api_bin=${DP_API_BIN:-${CARGO_TARGET_DIR:-${DATAPRESS_IMAGES_WORK:-$DP_BUILD/images}/target}/release/datapress-api}
+  api_bin=${DP_API_BIN:-$(images_target_dir)/release/datapress-api}
   args+=(--bare-bin "$target/release/salvo-bare" --oha "$(cargo_tool oha 1.16.0)")
 else
   out=$out/smoke
   # Build nothing `make test` does not build: prefer the images suite's release binary.
   api_bin=${DP_API_BIN:-}
-  for candidate in "$DP_BUILD/images/target/release/datapress-api" "$target/release/datapress-api"; do
+  for candidate in "$(images_target_dir)/release/datapress-api" "$target/release/datapress-api"; do
     [[ -z $api_bin && -x $candidate ]] && api_bin=$candidate
   done
   if [[ -z $api_bin ]]; then

@@ -18,7 +18,8 @@ version=$(workspace_version)
 revision=${DATAPRESS_REVISION:-$(git_revision)}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$DP_ROOT" log -1 --format=%ct)}
 work=${DATAPRESS_IMAGES_WORK:-$DP_BUILD/images}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$work/target}
+CARGO_TARGET_DIR=$(images_target_dir)
+export CARGO_TARGET_DIR
 tags=${DATAPRESS_IMAGE_TAGS:-"$version $(cfield extraTags)"}
 mkdir -p "$work"
 # Other suites (cluster, e2e) may build at the same time: one build per work directory.

@@ -48,6 +48,9 @@ ensure_apt() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The cargo target directory of images/build.sh; its release binary is the one the API image ships.
+images_target_dir() { echo "${CARGO_TARGET_DIR:-${DATAPRESS_IMAGES_WORK:-$DP_BUILD/images}/target}"; }
+
 # start_daemon LOG CMD...: CMD in its own session, stdin from /dev/null, output appended to
 # LOG, with no descriptor but 0-2: a daemon that inherited a caller's flock would hold that
 # lock for its whole life (dockerd started by images/build.sh did: the next build waited
