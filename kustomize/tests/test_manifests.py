@@ -279,9 +279,10 @@ class Overlay:
         port = contract_port("front")
         self.assertRegex(NGINX_CONF, rf"listen {port}\b")
         self.assertRegex(NGINX_CONF, r"location = /healthz\b")
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        self.assertRegex(NGINX_CONF, r"location = /readyz\b")
+        for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             get = c[probe]["httpGet"]
-            self.assertEqual(get["path"], "/healthz", probe)
+            self.assertEqual(get["path"], path, probe)
             self.assertEqual(container_port(c, get["port"]), port, probe)
 
     def test_api_service(self):
@@ -409,13 +410,14 @@ class Recette(Overlay, unittest.TestCase):
 
     def test_replicas(self):
         self.assertEqual(self.api["spec"]["replicas"], 2)
-        self.assertEqual(self.front["spec"]["replicas"], 1)
+        self.assertEqual(self.front["spec"]["replicas"], 2, "one front replica is a single point of failure")
 
-    def test_api_pdb(self):
-        pdb = find(self.objs, "PodDisruptionBudget", "datapress-api")
-        self.assertEqual(pdb["spec"]["minAvailable"], 1)
-        self.assertEqual(pdb["spec"]["selector"], self.api["spec"]["selector"])
-        self.assertGreater(self.api["spec"]["replicas"], pdb["spec"]["minAvailable"], "a drain must stay possible")
+    def test_pdbs(self):
+        for deploy in (self.api, self.front):
+            pdb = find(self.objs, "PodDisruptionBudget", deploy["metadata"]["name"])
+            self.assertEqual(pdb["spec"]["minAvailable"], 1)
+            self.assertEqual(pdb["spec"]["selector"], deploy["spec"]["selector"])
+            self.assertGreater(deploy["spec"]["replicas"], pdb["spec"]["minAvailable"], "a drain must stay possible")
 
     def test_quota_admits_a_rollout(self):
         # Every pod at once plus one surge pod per Deployment must fit in the quota.
