@@ -114,7 +114,7 @@
             inherit api;
             default = api;
             api-image = pkgs.callPackage ./nix/api-image.nix { inherit api contractImage; };
-            front-image = pkgs.callPackage ./nix/front-image.nix { inherit api contractImage version; };
+            front-image = pkgs.callPackage ./nix/front-image.nix { inherit api contractImage version revision; };
           };
 
           # `nix develop`: the pinned toolchain (added by crane) and what the Makefile calls.

@@ -3,6 +3,7 @@
 # assets moved under a content-hash folder so NGINX can cache them for good.
 # Usage: front/build.sh OUTDIR
 # Env: DATAPRESS_VERSION (default: [workspace.package] version of Cargo.toml),
+#      DATAPRESS_REVISION (default: unknown; the page carries it, so a rollout shows which build serves),
 #      SOURCE_DATE_EPOCH (optional: fixed file times for reproducible images).
 # Needs only bash and coreutils/sed/find, so an image builder or a Nix derivation can call it.
 set -euo pipefail
@@ -20,6 +21,8 @@ if [[ -z $version ]]; then
 fi
 [[ $version =~ ^([0-9]+)\.([0-9]+)\.[0-9]+([-+].*)?$ ]] || die "cannot read a semantic version (got '$version')"
 short_version="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+revision="${DATAPRESS_REVISION:-unknown}"
+[[ $revision =~ ^[A-Za-z0-9._+-]{1,64}$ ]] || die "DATAPRESS_REVISION must be 1-64 characters of [A-Za-z0-9._+-] (got '$revision')"
 
 # Only ever replace an empty folder or a site this script built before.
 if [[ -e $out ]]; then
@@ -40,11 +43,11 @@ mv "$out/assets" "$out/assets.tmp/$hash"
 mv "$out/assets.tmp" "$out/assets"
 
 while IFS= read -r -d '' page; do
-  sed -i -e "s/__DATAPRESS_VERSION__/$short_version/g" \
+  sed -i -e "s/__DATAPRESS_VERSION__/$short_version/g" -e "s/__DATAPRESS_REVISION__/$revision/g" \
     -e "s#\\(href\\|src\\)=\"assets/#\\1=\"assets/$hash/#g" "$page"
 done < <(find "$out" -name '*.html' -print0)
 
-if grep -rl '__DATAPRESS_VERSION__' "$out" >/dev/null; then
+if grep -rlE '__DATAPRESS_(VERSION|REVISION)__' "$out" >/dev/null; then
   die "a version placeholder is left in the packaged site"
 fi
 grep -q "assets/$hash/app.js" "$out/index.html" || die "index.html does not reference the hashed assets"

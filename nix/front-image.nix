@@ -6,6 +6,7 @@
 , api # the flake's `api` package
 , contractImage # ./contract-image.nix, applied to the contract
 , version
+, revision # shown by the page, so a rollout shows which build serves
 }:
 
 let
@@ -32,7 +33,7 @@ contractImage {
   root = runCommand "datapress-front-root" { } ''
     # build.sh rewrites files in place: run it on a writable copy, never on the store.
     cp -r ${front} front && chmod -R u+w front
-    DATAPRESS_VERSION=${version} bash front/build.sh $out/usr/share/nginx/html
+    DATAPRESS_VERSION=${version} DATAPRESS_REVISION=${revision} bash front/build.sh $out/usr/share/nginx/html
 
     # nginx.conf includes mime.types (next to it) and upstream.d/*.conf, which Kubernetes
     # replaces with a ConfigMap mounted over the folder.

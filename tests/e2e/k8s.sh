@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Recette end-to-end on a real cluster (KUBECONFIG, or the project's own test cluster):
-# load the images, apply the recette overlay, verify what it serves, then prove that
-# four kinds of change drop no request under a steady load on the NodePort.
+# load the images, apply the recette overlay, verify what it serves, then prove that every
+# kind of change drops no request under load (tests/e2e/k8s_disruptions.sh).
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
@@ -9,7 +9,6 @@ NS=datapress-recette
 OVERLAY="$DP_ROOT/kustomize/overlays/recette"
 NODEPORT=${E2E_NODEPORT:-30080}
 BASE="http://127.0.0.1:$NODEPORT"
-RATE=${E2E_RATE:-50}
 VERSION=$(workspace_version)
 ROLL_TAG="$VERSION-rollout"
 WORK="$DP_BUILD/e2e-k8s"
@@ -41,26 +40,21 @@ step() { printf '\n\033[1;35m--- %s\033[0m\n' "$*" >&2; }
 fail() { printf '\033[1;31mFAIL: %s\033[0m\n' "$*" >&2; exit 1; }
 ok() { printf '\033[1;32mok\033[0m   %s\n' "$*" >&2; }
 
-# --- 1. images: the offline-built ones, plus a second tag for the rolling update
-load_images() {
-  local loader=${E2E_IMAGE_LOADER:-auto}
-  if [[ $loader == auto ]]; then
-    if command -v kind >/dev/null && [[ $(k config current-context) == kind-* ]]; then loader=kind; else loader=project; fi
-  fi
-  case $loader in
-    kind) local name; name=$(k config current-context); kind load docker-image --name "${name#kind-}" "$@" ;;
-    project) "$DP_ROOT/hack/cluster/load-images.sh" "$@" ;;
-    none) log "images expected to be in the cluster already: $*" ;;
-    *) die "unknown E2E_IMAGE_LOADER=$loader (auto, kind, project, none)" ;;
-  esac
-}
+# --- 1. images: the offline-built ones, and the next version for the rollout cases
 step "images"
+"$DP_ROOT/tests/e2e/rollout-images.sh"
 images=()
 for img in datapress-api datapress-front; do
-  docker image inspect "$img:$VERSION" >/dev/null 2>&1 || die "image $img:$VERSION is missing: run 'make images' first"
-  docker tag "$img:$VERSION" "$img:$ROLL_TAG"
-  images+=("$img:$VERSION" "$img:$ROLL_TAG")
+  for tag in "$VERSION" "$ROLL_TAG"; do
+    docker image inspect "$img:$tag" >/dev/null 2>&1 || die "image $img:$tag is missing: run 'make images' first"
+    images+=("$img:$tag")
+  done
 done
+revision_of() { docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$1"; }
+REV=$(revision_of "datapress-api:$VERSION") ROLL_REV=$(revision_of "datapress-api:$ROLL_TAG")
+[[ $(revision_of "datapress-front:$VERSION") == "$REV" && $(revision_of "datapress-front:$ROLL_TAG") == "$ROLL_REV" ]] \
+  || die "the API and front images were not built from the same revision"
+[[ $REV != "$ROLL_REV" ]] || die "the rollout images are the same build ($REV)"
 load_images "${images[@]}"
 
 # --- 2. deploy the recette overlay exactly as documented
@@ -119,69 +113,13 @@ api_replicas=$(k -n "$NS" get deployment/datapress-api -o jsonpath='{.spec.repli
 step "network policies"
 "$DP_ROOT/tests/e2e/k8s_netpol.sh" "$NS" "datapress-api:$VERSION"
 
-# --- 5. zero downtime under load
-# Runs CHANGE (a shell snippet) while the load runs; the load ends 10 s after the rollouts settle.
-under_load() {
-  local title=$1 change=$2 stop="$WORK/stop" out="$WORK/load-$RANDOM.json"
-  rm -f "$stop"
-  python3 "$DP_ROOT/tests/e2e/k8s_load.py" --url "$BASE/api/" --rate "$RATE" --stop-file "$stop" --max-seconds 400 >"$out" &
-  local loader=$!
-  sleep 2
-  eval "$change"
-  k -n "$NS" rollout status deployment/datapress-api --timeout=240s >&2
-  k -n "$NS" rollout status deployment/datapress-front --timeout=240s >&2
-  sleep 10
-  touch "$stop"; wait "$loader"
-  python3 - "$title" "$out" <<'PY'
-import json, sys
-title, path = sys.argv[1], sys.argv[2]
-r = json.load(open(path))
-ok = r["failed"] == 0 and r["sent"] >= r["expected"] - 1
-print(f"{'ok  ' if ok else 'FAIL'} {title:<38} sent={r['sent']} expected={r['expected']} "
-      f"succeeded={r['succeeded']} failed={r['failed']} ({r['duration_s']} s)")
-for e in r["errors"]:
-    print("       ", e)
-sys.exit(0 if ok else 1)
-PY
-}
-
-step "zero downtime (load: $RATE req/s on $BASE/api/)"
-results=0
-under_load "rolling update to tag $ROLL_TAG" \
-  "k -n $NS set image deployment/datapress-api api=datapress-api:$ROLL_TAG >&2;
-   k -n $NS set image deployment/datapress-front front=datapress-front:$ROLL_TAG >&2" || results=1
-
-# A ConfigMap change through kustomize: a new hashed name, so the pods roll.
-mkdir -p "$WORK/overlay-config"
-cat >"$WORK/overlay-config/kustomization.yaml" <<YAML
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - $(realpath --relative-to="$WORK/overlay-config" "$OVERLAY")
-images:
-  - name: datapress-api
-    newTag: "$ROLL_TAG"
-  - name: datapress-front
-    newTag: "$ROLL_TAG"
-configMapGenerator:
-  - name: datapress-config
-    behavior: merge
-    literals:
-      - APP_BANNER=DataPress - recette (config changed by e2e)
-YAML
-under_load "ConfigMap change (new hash)" "k apply -k '$WORK/overlay-config' >&2" || results=1
-banner=$(curl -fsS "$BASE/api/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["banner"])')
-[[ $banner == *"changed by e2e"* ]] || { warn "the new banner is not served: $banner"; results=1; }
-
-under_load "kubectl rollout undo" "k -n $NS rollout undo deployment/datapress-api >&2" || results=1
-banner=$(curl -fsS "$BASE/api/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["banner"])')
-[[ $banner == "DataPress - recette" ]] || { warn "rollout undo did not bring the old banner back: $banner"; results=1; }
-
-victim=$(k -n "$NS" get pods -l app.kubernetes.io/name=datapress-api -o jsonpath='{.items[0].metadata.name}')
-under_load "delete API pod $victim" \
-  "k -n $NS delete pod $victim --wait=false >&2; sleep 1;
-   until [[ \$(k -n $NS get deployment datapress-api -o jsonpath='{.status.readyReplicas}') == 2 ]]; do sleep 1; done" || results=1
-((results == 0)) || fail "a zero-downtime check dropped requests"
+# --- 5. zero downtime: each disruption under load, and the controls that must be caught
+step "zero downtime"
+E2E_NS=$NS E2E_BASE=$BASE E2E_WORK="$WORK/disruptions" E2E_OVERLAY=$OVERLAY E2E_VERSION=$VERSION \
+  E2E_ROLL_TAG=$ROLL_TAG E2E_REVISION=$REV E2E_ROLL_REVISION=$ROLL_REV \
+  "$DP_ROOT/tests/e2e/k8s_disruptions.sh"
+python3 "$DP_ROOT/tests/e2e/loadgen.py" summary "$WORK/disruptions" --out "$WORK/zero-downtime.json" \
+  --svg "$WORK/zero-downtime.svg"
 
 # Leave recette as the repository describes it.
 step "restore the recette overlay"

@@ -1,0 +1,108 @@
+"""Tests of the load harness itself: a server that misbehaves on purpose must be counted.
+
+Run by the compose suite before it relies on the harness (python3 -m pytest tests/e2e/test_loadgen.py).
+"""
+import json
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+LOADGEN = Path(__file__).with_name("loadgen.py")
+PAGE = b'<html><head><meta name="datapress-revision" content="r1"></head><body></body></html>'
+BODIES = {
+    "/": PAGE,
+    "/api/": b'{"service":"api","version":"1.0.0","revision":"r1"}',
+    "/api/health": b'{"status":"ok"}',
+    "/api/info": b'{"env":"test"}',
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    mode = "good"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        body = BODIES[self.path]
+        mode = type(self).mode
+        if mode == "drop-idle":
+            # Answers, then closes the kept-alive connection without saying so: the client's
+            # next request on it finds it closed before any byte (retried, not failed).
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
+        if mode == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.close_connection = True
+            return
+        status = 500 if mode == "500" else 200
+        if mode == "notjson" and self.path != "/":
+            body = b"<html>oops</html>"
+        if mode == "wrongjson" and self.path == "/api/health":
+            body = b'{"status":"degraded"}'
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body) + (10 if mode == "cut" else 0)))
+        self.end_headers()
+        self.wfile.write(body)
+        if mode == "cut":
+            self.close_connection = True
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+
+
+def run(server, tmp_path, mode, seconds=1.5):
+    Handler.mode = mode
+    out = tmp_path / "r.json"
+    rc = subprocess.run([sys.executable, LOADGEN, "run", "--base", f"http://127.0.0.1:{server.server_port}",
+                         "--out", out, "--rate", "200", "--max-seconds", str(seconds), "--timeout", "2"]).returncode
+    assert rc == 0
+    r = json.loads(out.read_text())
+    assert r["sent"] == r["succeeded"] + r["failed"]
+    assert r["sent"] >= 100
+    return r
+
+
+def test_good_server(server, tmp_path):
+    r = run(server, tmp_path, "good")
+    assert r["failed"] == 0 and r["retried"] == 0
+    assert set(r["by_route"]) == {"/", "/api/", "/api/health", "/api/info"}
+    assert set(r["by_client"]) == {"keepalive", "fresh"}
+    assert set(r["revisions"]) == {"page:r1", "api:1.0.0+r1"}
+    assert sum(s["ok"] for s in r["series"]) == r["succeeded"]
+
+
+@pytest.mark.parametrize("mode", ["cut", "500", "notjson", "wrongjson", "reset"])
+def test_bad_answers_are_failures(server, tmp_path, mode):
+    r = run(server, tmp_path, mode)
+    assert r["failed"] > 0, r["errors"]
+    report = subprocess.run([sys.executable, LOADGEN, "report", tmp_path / "r.json", "--title", mode],
+                            capture_output=True, text=True)
+    assert report.returncode == 1 and report.stdout.startswith("FAIL"), report.stdout
+
+
+def test_closed_idle_connection_is_retried_once(server, tmp_path):
+    r = run(server, tmp_path, "drop-idle")
+    assert r["failed"] == 0, r["first_errors"]
+    assert r["retried"] > 0 and r["by_client"]["keepalive"]["retried"] == r["retried"]
+
+
+def test_refuses_non_loopback(tmp_path):
+    p = subprocess.run([sys.executable, LOADGEN, "run", "--base", "http://192.0.2.1:80", "--out", tmp_path / "x"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "loopback" in p.stderr
