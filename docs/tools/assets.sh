@@ -4,7 +4,9 @@
 #  - diagrams/NAME.svg from each ```mermaid block whose first line is `%% asset: NAME`;
 #  - front-after-click.png and front-api-down.png, the browser e2e's screenshots (from
 #    make e2e-k8s when it ran, else from the front suite, which runs if needed);
-#  - bench.svg, the chart of the last full `make bench` (never made up: missing = warning).
+#  - bench.svg, the chart of the last full `make bench` (never made up: missing = warning);
+#  - zero-downtime.svg and zero-downtime.json, the per-second series and figures of the last
+#    `make e2e-k8s` (missing = warning).
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 assets="$DP_ROOT/docs/assets"
@@ -37,4 +39,10 @@ cp "$shots/front-api-down.png" "$assets/front-api-down.png" 2>/dev/null || warn 
 
 chart=$(ls -t "$DP_BUILD"/bench/*.svg 2>/dev/null | head -1 || true)
 if [[ -n $chart ]]; then cp "$chart" "$assets/bench.svg"; else warn "no benchmark chart in build/bench: run 'make bench' first"; fi
+zd="$DP_BUILD/e2e-k8s"
+if [[ -f $zd/zero-downtime.svg && -f $zd/zero-downtime.json ]]; then
+  cp "$zd/zero-downtime.svg" "$zd/zero-downtime.json" "$assets/"
+else
+  warn "no zero-downtime results in build/e2e-k8s: run 'make e2e-k8s' first"
+fi
 ls -la "$assets" "$assets/diagrams"
