@@ -117,9 +117,10 @@ step "network policies"
 step "zero downtime"
 E2E_NS=$NS E2E_BASE=$BASE E2E_WORK="$WORK/disruptions" E2E_OVERLAY=$OVERLAY E2E_VERSION=$VERSION \
   E2E_ROLL_TAG=$ROLL_TAG E2E_REVISION=$REV E2E_ROLL_REVISION=$ROLL_REV \
-  "$DP_ROOT/tests/e2e/k8s_disruptions.sh"
+  "$DP_ROOT/tests/e2e/k8s_disruptions.sh" ${E2E_CASES:-}
 python3 "$DP_ROOT/tests/e2e/loadgen.py" summary "$WORK/disruptions" --out "$WORK/zero-downtime.json" \
-  --svg "$WORK/zero-downtime.svg"
+  --svg "$WORK/zero-downtime.svg" --revision "$REV" \
+  --cluster "$(k version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])') $(k config current-context)"
 
 # Leave recette as the repository describes it.
 step "restore the recette overlay"

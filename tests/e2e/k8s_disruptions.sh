@@ -6,7 +6,7 @@
 # The load runs until every old pod is gone, plus a margin.
 #
 # Usage: tests/e2e/k8s_disruptions.sh [CASE...]   (default: every case, then the controls)
-# Env (set by tests/e2e/k8s.sh): KUBECONFIG, E2E_NS, E2E_BASE, E2E_WORK, E2E_VERSION,
+# Env (set by tests/e2e/k8s.sh, which passes E2E_CASES as arguments): KUBECONFIG, E2E_NS, E2E_BASE, E2E_WORK, E2E_VERSION,
 #      E2E_ROLL_TAG, E2E_REVISION, E2E_ROLL_REVISION, E2E_OVERLAY.
 set -euo pipefail -o errtrace
 . "$(dirname "$0")/../../scripts/lib.sh"

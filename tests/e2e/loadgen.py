@@ -404,7 +404,8 @@ def cmd_summary(args) -> int:
     if not cases:
         sys.exit(f"loadgen: no load-*.json in {args.dir}")
     with open(args.out, "w") as f:
-        json.dump({"generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cases": cases}, f, indent=1)
+        json.dump({"generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "revision": args.revision,
+                   "cluster": args.cluster, "cases": cases}, f, indent=1)
     shown = [c for c in cases if not c["control"]]
     if args.svg and shown:
         plot = argparse.Namespace(files=[str(Path(args.dir) / c["file"]) for c in shown], out=args.svg,
@@ -447,6 +448,8 @@ def main() -> int:
     summ.add_argument("dir")
     summ.add_argument("--out", required=True)
     summ.add_argument("--svg")
+    summ.add_argument("--revision", default="unknown", help="the images' revision, kept with the figures")
+    summ.add_argument("--cluster", default="unknown", help="the cluster's version and context")
     summ.add_argument("--title", default="Charge continue pendant chaque changement de la recette")
     args = ap.parse_args()
     return {"run": cmd_run, "report": cmd_report, "plot": cmd_plot, "summary": cmd_summary}[args.cmd](args)
