@@ -54,6 +54,7 @@ report() { python3 "$LOADGEN" report "$RESULT" --title "$CASE" "$@"; }
 
 # --- helpers on the cluster
 pods_of() { kn get pods -l "$1" -o name; }                    # pods_of SELECTOR
+first_pod() { kn get pods -l "$1" -o jsonpath='{.items[0].metadata.name}' | sed 's#^#pod/#'; } # first_pod SELECTOR
 ready_count() {                                                # ready_count SELECTOR
   kn get pods -l "$1" -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
     grep -c '^|True$' || true
@@ -167,7 +168,7 @@ case_rollout-undo() {
 }
 
 delete_one_pod() { # delete_one_pod DEPLOYMENT SELECTOR
-  local victim n; victim=$(pods_of "$2" | head -n1) n=$(replicas_of "$1")
+  local victim n; victim=$(first_pod "$2") n=$(replicas_of "$1")
   mark "delete $victim"
   kn delete "$victim" --wait=false >&2
   wait_gone "$victim"
@@ -179,7 +180,7 @@ case_delete-api-pod() { delete_one_pod "$API" "$API_SEL"; }
 case_delete-front-pod() { delete_one_pod "$FRONT" "$FRONT_SEL"; }
 
 kill_one_container() { # kill_one_container DEPLOYMENT SELECTOR CONTAINER
-  local victim n restarts; victim=$(pods_of "$2" | head -n1) n=$(replicas_of "$1")
+  local victim n restarts; victim=$(first_pod "$2") n=$(replicas_of "$1")
   restarts=$(restart_count "$victim" "$3")
   mark "SIGKILL $3 in $victim"
   kill_container "$victim" "$3"
