@@ -13,9 +13,30 @@ log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# A suite that cannot run here says so loudly and exits 77; the test runner counts it
-# as skipped, never as passed.
-skip() { printf '\n\033[1;33mSKIPPED: %s\033[0m\n\n' "$*" >&2; exit 77; }
+# --- Skips. A suite that cannot run here says why and exits 77, from its own precondition
+# checks only: scripts/test.sh counts 77 as skipped only when the suite's top script (the
+# process it started, DP_SUITE_PID) called skip; a 77 from a nested script fails the suite.
+# Under CI=true a skip fails the run, except skip_past_deadline. The runner gives each suite
+# DP_SUITE_STATUS, a file these helpers append tab-separated records to.
+suite_record() { # suite_record FIELD...: one record in the runner's status file, if any
+  [[ -n ${DP_SUITE_STATUS:-} ]] || return 0
+  local IFS=$'\t' fields=("${@//[$'\t\n']/ }")
+  printf '%s\n' "${fields[*]}" >>"$DP_SUITE_STATUS"
+}
+_skip() { # _skip KIND REASON...
+  local kind=$1 where=top; shift
+  [[ -z ${DP_CHECKS_STARTED:-} ]] || die "skip refused, the checks have started (checks_started): $*"
+  [[ -z ${DP_SUITE_PID:-} || $DP_SUITE_PID == "$$" ]] || where=nested
+  suite_record skip "$where" "$kind" "$*"
+  printf '\n\033[1;33mSKIPPED: %s\033[0m\n\n' "$*" >&2
+  exit 77
+}
+# A precondition this machine cannot meet (never a tool the project can install).
+skip() { _skip precondition "$@"; }
+# The one skip CI accepts: a cold build that cannot finish before DATAPRESS_DEADLINE.
+skip_past_deadline() { _skip deadline "$@"; }
+# Ends a suite's precondition checks: skip refuses from then on (a failure, not a skip).
+checks_started() { DP_CHECKS_STARTED=1; }
 
 workspace_version() { sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$DP_ROOT/Cargo.toml"; }
 k8s_version() { tr -d ' \n' < "$DP_ROOT/K8S_VERSION"; }
@@ -109,9 +130,18 @@ cargo_tool() {
   echo "$root/bin/$bin"
 }
 
+# Go on PATH: the machine's toolchain (/usr/local/go, where the official tarball goes),
+# else Debian's.
+ensure_go() {
+  command -v go >/dev/null && return 0
+  if [[ -x /usr/local/go/bin/go ]]; then export PATH="/usr/local/go/bin:$PATH"; return 0; fi
+  ensure_apt golang-go
+}
+
 # A Go binary from the module proxy, cached by version: go_tool MODULE/PATH VERSION BIN.
 go_tool() {
   local pkg=$1 version=$2 bin=$3
+  ensure_go
   local dir="$DP_CACHE/go-tools/$bin-$version"
   if [[ ! -x $dir/$bin ]]; then
     log "building $bin $version from the Go module proxy"
@@ -126,7 +156,8 @@ go_tool() {
 npm_deps() {
   local dir=$1
   local key; key=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-12)
-  local dest="$DP_CACHE/npm/$(basename "$dir")-$key"
+  local dest
+  dest="$DP_CACHE/npm/$(basename "$dir")-$key"
   if [[ ! -f $dest/.ok ]]; then
     log "installing npm dependencies of ${dir#"$DP_ROOT"/} (cached in $dest)"
     rm -rf "$dest" && mkdir -p "$dest"
@@ -138,7 +169,20 @@ npm_deps() {
   echo "$dest/node_modules"
 }
 
+# node ARGS... with the spec reporter, its skipped tests then checked by scripts/skip_gate.py
+# (under CI=true only those tests/allowed-skips.txt lists are accepted): node_tests ARGS...
+node_tests() {
+  local skips rc=0
+  skips=$(mktemp "${TMPDIR:-/tmp}/node-skips.XXXXXX")
+  node --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter="$DP_ROOT/tests/skip-reporter.mjs" --test-reporter-destination="$skips" "$@" || rc=$?
+  if ((rc == 0)); then python3 "$DP_ROOT/scripts/skip_gate.py" "$skips" || rc=$?; fi
+  rm -f "$skips"
+  return "$rc"
+}
+
 # Debian's Chromium, and the flags it needs on these closed-network machines.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 CHROMIUM_FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync)
 ensure_chromium() { command -v chromium >/dev/null || ensure_apt chromium; }
