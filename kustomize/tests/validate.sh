@@ -46,9 +46,11 @@ log "Pod Security Admission (restricted) on the rendered overlays"
 # their reason; anything else checkov finds fails the suite.
 checkov=$(py_venv checkov "checkov==$CHECKOV_VERSION")
 log "checkov $CHECKOV_VERSION (Kubernetes checks) on the rendered overlays"
-# Exits 1 on findings: the report below decides, and fails on a crash too (no report).
+# Exits 1 on findings (the report below decides), anything else is a crash.
+checkov_rc=0
 (cd "$out" && "$checkov/bin/checkov" --framework kubernetes --skip-download \
-  -f dev.yaml -f recette.yaml -o json >checkov.json) || true
+  -f dev.yaml -f recette.yaml -o json >checkov.json) || checkov_rc=$?
+((checkov_rc <= 1)) || die "checkov failed (exit $checkov_rc)"
 "$checkov/bin/python" - "$out/checkov.json" <<'EOF'
 import json, sys
 data = json.load(open(sys.argv[1]))
