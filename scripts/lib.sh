@@ -103,6 +103,10 @@ ensure_docker() {
   done
 }
 
+# The helpers below print a path and are called as x=$(helper ...): a command substitution
+# does not inherit set -e, so each failure dies explicitly (else the caller gets a path to
+# nothing and fails later with a misleading message).
+
 # A Python virtualenv in the cache, keyed by its requirement list: py_venv NAME REQ...
 # Prints the venv's path.
 py_venv() {
@@ -111,8 +115,9 @@ py_venv() {
   local dir="$DP_CACHE/venv/$name-$key"
   if [[ ! -x $dir/bin/python || ! -f $dir/.ok ]]; then
     log "creating Python venv $name ($*)"
-    rm -rf "$dir" && python3 -m venv "$dir"
-    "$dir/bin/pip" install -q "$@" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir" || die "cannot create the venv $dir"
+    "$dir/bin/pip" install -q "$@" >&2 || die "pip install $* failed"
     touch "$dir/.ok"
   fi
   echo "$dir"
@@ -125,7 +130,8 @@ cargo_tool() {
   local root="$DP_CACHE/cargo-tools/$crate-$version"
   if [[ ! -x $root/bin/$bin ]]; then
     log "building $crate $version (cached in $root)"
-    cargo +stable install --locked --quiet --root "$root" "$crate" --version "$version" >&2
+    cargo +stable install --locked --quiet --root "$root" "$crate" --version "$version" >&2 ||
+      die "cargo install $crate $version failed"
   fi
   echo "$root/bin/$bin"
 }
@@ -145,7 +151,7 @@ go_tool() {
   local dir="$DP_CACHE/go-tools/$bin-$version"
   if [[ ! -x $dir/$bin ]]; then
     log "building $bin $version from the Go module proxy"
-    GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" >&2
+    GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" >&2 || die "go install $pkg@$version failed"
   fi
   echo "$dir/$bin"
 }
@@ -163,7 +169,7 @@ npm_deps() {
     rm -rf "$dest" && mkdir -p "$dest"
     cp "$dir/package.json" "$dir/package-lock.json" "$dest/"
     (cd "$dest" && PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-      npm ci --no-audit --no-fund --loglevel=error >&2)
+      npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci in $dest failed"
     touch "$dest/.ok"
   fi
   echo "$dest/node_modules"
