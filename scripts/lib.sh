@@ -178,13 +178,13 @@ npm_deps() {
 # node ARGS... with the spec reporter, its skipped tests then checked by scripts/skip_gate.py
 # (under CI=true only those tests/allowed-skips.txt lists are accepted): node_tests ARGS...
 node_tests() {
-  local skips rc=0
+  local skips rc=0 gate=0
   skips=$(mktemp "${TMPDIR:-/tmp}/node-skips.XXXXXX")
   node --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter="$DP_ROOT/tests/skip-reporter.mjs" --test-reporter-destination="$skips" "$@" || rc=$?
-  if ((rc == 0)); then python3 "$DP_ROOT/scripts/skip_gate.py" "$skips" || rc=$?; fi
+  python3 "$DP_ROOT/scripts/skip_gate.py" "$skips" || gate=$?
   rm -f "$skips"
-  return "$rc"
+  return $((rc ? rc : gate))
 }
 
 # Debian's Chromium, and the flags it needs on these closed-network machines.
