@@ -94,9 +94,11 @@ nginx_test "$work/conf/check-compose.conf"
 
 log "nginx -t: the Kubernetes sample (Service name swapped for localhost: no cluster DNS here)"
 rm -f "$work/check.d/"*
-sed 's/server datapress-api:80;/server localhost:80;/' "$DP_ROOT/front/nginx/upstream.d/kubernetes.conf.example" \
+sed 's/server datapress-api:80\b/server localhost:80/' "$DP_ROOT/front/nginx/upstream.d/kubernetes.conf.example" \
   >"$work/check.d/api.conf"
-grep -q 'server localhost:80;' "$work/check.d/api.conf" || die "the Kubernetes sample no longer names datapress-api:80"
+k8s_conf=$(<"$work/check.d/api.conf")
+[[ $k8s_conf == *"server localhost:80"* && $k8s_conf != *datapress-api:80* ]] ||
+  die "the Kubernetes sample no longer names datapress-api:80 in its server lines"
 render_conf "$work/check.d" "$work/conf/check-k8s.conf"
 nginx_test "$work/conf/check-k8s.conf"
 
