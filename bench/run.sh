@@ -19,6 +19,7 @@ case ${1:-} in
   *) die "usage: bench/run.sh [--smoke]" ;;
 esac
 (($(nproc) >= 2)) || skip "the bench needs two cores (server and load generator pinned apart); this machine has $(nproc)"
+checks_started
 
 ensure_apt wrk nginx
 "$DP_ROOT/scripts/bootstrap.sh"

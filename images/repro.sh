@@ -36,22 +36,34 @@ for run in a b; do
 done
 
 fail=0
-same() { # same WHAT A B
+same() { # same WHAT A B: two values, neither empty (an empty one is a failed read, not a match)
+  [[ -n $2 && -n $3 ]] || die "$1: nothing to compare (a: '$2', b: '$3')"
   if [[ $2 == "$3" ]]; then log "identical $1"; else warn "$1 differ:"$'\n'"  a: $2"$'\n'"  b: $3"; fail=1; fi
 }
+# file_hash FILE: its sha256; a missing file stops the script (set -e on the assignment).
+file_hash() { [[ -f $1 ]] || die "missing: $1"; sha256sum <"$1" | cut -d' ' -f1; }
 
-same "API binaries" "$(sha256sum <"$root/a/target/release/datapress-api")" "$(sha256sum <"$root/b/target/release/datapress-api")"
+bin_a=$(file_hash "$root/a/target/release/datapress-api")
+bin_b=$(file_hash "$root/b/target/release/datapress-api")
+same "API binaries" "$bin_a" "$bin_b"
 for key in api front; do
   name=$(name_of "$key")
-  for tar in "$root"/a/work/context/"$key"/*.tar; do
-    same "$key layer tarball $(basename "$tar")" "$(sha256sum <"$tar")" "$(sha256sum <"$root/b/work/context/$key/$(basename "$tar")")"
+  tars_a=$(cd "$root/a/work/context/$key" && find . -maxdepth 1 -name '*.tar' -printf '%f\n' | sort)
+  tars_b=$(cd "$root/b/work/context/$key" && find . -maxdepth 1 -name '*.tar' -printf '%f\n' | sort)
+  [[ -n $tars_a ]] || die "no layer tarball in $root/a/work/context/$key"
+  same "$key layer tarball names" "$(tr '\n' ' ' <<<"$tars_a")" "$(tr '\n' ' ' <<<"$tars_b")"
+  for tar in $tars_a; do
+    hash_a=$(file_hash "$root/a/work/context/$key/$tar")
+    hash_b=$(file_hash "$root/b/work/context/$key/$tar")
+    same "$key layer tarball $tar" "$hash_a" "$hash_b"
   done
   layers_a=$(docker image inspect -f '{{json .RootFS.Layers}}' "$name:repro-a")
   layers_b=$(docker image inspect -f '{{json .RootFS.Layers}}' "$name:repro-b")
   same "$name layer digests" "$layers_a" "$layers_b"
   # Metadata too (entrypoint, env, user, labels...): only the builder's timestamps may differ.
-  same "$name config" "$(docker image inspect -f '{{json .Config}}' "$name:repro-a")" \
-    "$(docker image inspect -f '{{json .Config}}' "$name:repro-b")"
+  config_a=$(docker image inspect -f '{{json .Config}}' "$name:repro-a")
+  config_b=$(docker image inspect -f '{{json .Config}}' "$name:repro-b")
+  same "$name config" "$config_a" "$config_b"
   printf '%s\n' "$layers_a" | tr -d '[]"' | tr ',' '\n' | sed 's/^/    /'
 done
 api_a=$(docker image inspect -f '{{index .RootFS.Layers 0}}' "$(name_of api):repro-a")

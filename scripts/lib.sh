@@ -13,9 +13,30 @@ log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# A suite that cannot run here says so loudly and exits 77; the test runner counts it
-# as skipped, never as passed.
-skip() { printf '\n\033[1;33mSKIPPED: %s\033[0m\n\n' "$*" >&2; exit 77; }
+# --- Skips. A suite that cannot run here says why and exits 77, from its own precondition
+# checks only: scripts/test.sh counts 77 as skipped only when the suite's top script (the
+# process it started, DP_SUITE_PID) called skip; a 77 from a nested script fails the suite.
+# Under CI=true a skip fails the run, except skip_past_deadline. The runner gives each suite
+# DP_SUITE_STATUS, a file these helpers append tab-separated records to.
+suite_record() { # suite_record FIELD...: one record in the runner's status file, if any
+  [[ -n ${DP_SUITE_STATUS:-} ]] || return 0
+  local IFS=$'\t' fields=("${@//[$'\t\n']/ }")
+  printf '%s\n' "${fields[*]}" >>"$DP_SUITE_STATUS"
+}
+_skip() { # _skip KIND REASON...
+  local kind=$1 where=top; shift
+  [[ -z ${DP_CHECKS_STARTED:-} ]] || die "skip refused, the checks have started (checks_started): $*"
+  [[ -z ${DP_SUITE_PID:-} || $DP_SUITE_PID == "$$" ]] || where=nested
+  suite_record skip "$where" "$kind" "$*"
+  printf '\n\033[1;33mSKIPPED: %s\033[0m\n\n' "$*" >&2
+  exit 77
+}
+# A precondition this machine cannot meet (never a tool the project can install).
+skip() { _skip precondition "$@"; }
+# The one skip CI accepts: a cold build that cannot finish before DATAPRESS_DEADLINE.
+skip_past_deadline() { _skip deadline "$@"; }
+# Ends a suite's precondition checks: skip refuses from then on (a failure, not a skip).
+checks_started() { DP_CHECKS_STARTED=1; }
 
 workspace_version() { sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' "$DP_ROOT/Cargo.toml"; }
 k8s_version() { tr -d ' \n' < "$DP_ROOT/K8S_VERSION"; }
@@ -82,6 +103,10 @@ ensure_docker() {
   done
 }
 
+# The helpers below print a path and are called as x=$(helper ...): a command substitution
+# does not inherit set -e, so each failure dies explicitly (else the caller gets a path to
+# nothing and fails later with a misleading message).
+
 # A Python virtualenv in the cache, keyed by its requirement list: py_venv NAME REQ...
 # Prints the venv's path.
 py_venv() {
@@ -90,8 +115,9 @@ py_venv() {
   local dir="$DP_CACHE/venv/$name-$key"
   if [[ ! -x $dir/bin/python || ! -f $dir/.ok ]]; then
     log "creating Python venv $name ($*)"
-    rm -rf "$dir" && python3 -m venv "$dir"
-    "$dir/bin/pip" install -q "$@" >&2
+    rm -rf "$dir"
+    python3 -m venv "$dir" || die "cannot create the venv $dir"
+    "$dir/bin/pip" install -q "$@" >&2 || die "pip install $* failed"
     touch "$dir/.ok"
   fi
   echo "$dir"
@@ -104,18 +130,28 @@ cargo_tool() {
   local root="$DP_CACHE/cargo-tools/$crate-$version"
   if [[ ! -x $root/bin/$bin ]]; then
     log "building $crate $version (cached in $root)"
-    cargo +stable install --locked --quiet --root "$root" "$crate" --version "$version" >&2
+    cargo +stable install --locked --quiet --root "$root" "$crate" --version "$version" >&2 ||
+      die "cargo install $crate $version failed"
   fi
   echo "$root/bin/$bin"
+}
+
+# Go on PATH: the machine's toolchain (/usr/local/go, where the official tarball goes),
+# else Debian's.
+ensure_go() {
+  command -v go >/dev/null && return 0
+  if [[ -x /usr/local/go/bin/go ]]; then export PATH="/usr/local/go/bin:$PATH"; return 0; fi
+  ensure_apt golang-go
 }
 
 # A Go binary from the module proxy, cached by version: go_tool MODULE/PATH VERSION BIN.
 go_tool() {
   local pkg=$1 version=$2 bin=$3
+  ensure_go
   local dir="$DP_CACHE/go-tools/$bin-$version"
   if [[ ! -x $dir/$bin ]]; then
     log "building $bin $version from the Go module proxy"
-    GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" >&2
+    GOBIN="$dir" CGO_ENABLED=0 go install "$pkg@$version" >&2 || die "go install $pkg@$version failed"
   fi
   echo "$dir/$bin"
 }
@@ -126,19 +162,33 @@ go_tool() {
 npm_deps() {
   local dir=$1
   local key; key=$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-12)
-  local dest="$DP_CACHE/npm/$(basename "$dir")-$key"
+  local dest
+  dest="$DP_CACHE/npm/$(basename "$dir")-$key"
   if [[ ! -f $dest/.ok ]]; then
     log "installing npm dependencies of ${dir#"$DP_ROOT"/} (cached in $dest)"
     rm -rf "$dest" && mkdir -p "$dest"
     cp "$dir/package.json" "$dir/package-lock.json" "$dest/"
     (cd "$dest" && PUPPETEER_SKIP_DOWNLOAD=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-      npm ci --no-audit --no-fund --loglevel=error >&2)
+      npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci in $dest failed"
     touch "$dest/.ok"
   fi
   echo "$dest/node_modules"
 }
 
+# node ARGS... with the spec reporter, its skipped tests then checked by scripts/skip_gate.py
+# (under CI=true only those tests/allowed-skips.txt lists are accepted): node_tests ARGS...
+node_tests() {
+  local skips rc=0 gate=0
+  skips=$(mktemp "${TMPDIR:-/tmp}/node-skips.XXXXXX")
+  node --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter="$DP_ROOT/tests/skip-reporter.mjs" --test-reporter-destination="$skips" "$@" || rc=$?
+  python3 "$DP_ROOT/scripts/skip_gate.py" "$skips" || gate=$?
+  rm -f "$skips"
+  return $((rc ? rc : gate))
+}
+
 # Debian's Chromium, and the flags it needs on these closed-network machines.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 CHROMIUM_FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync)
 ensure_chromium() { command -v chromium >/dev/null || ensure_apt chromium; }

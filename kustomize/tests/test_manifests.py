@@ -19,6 +19,8 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
+import cluster_rules
+
 ROOT = Path(os.environ["DP_ROOT"])
 RENDERED = Path(os.environ["MANIFESTS_DIR"])
 KUBECTL = os.environ["KUBECTL"]
@@ -90,17 +92,16 @@ def contract_port(image, env_name=None):
     return int(port.split("/")[0])
 
 
-def api_source():
-    return "\n".join(p.read_text() for p in sorted((ROOT / "api/src").rglob("*.rs")))
+def api_router():
+    """The body of api/src/routes.rs's service(), where every public route is declared."""
+    src = (ROOT / "api/src/routes.rs").read_text()
+    body = re.search(r"\npub fn service\(.*?\n}\n", src, re.S)
+    assert body, "api/src/routes.rs no longer has its service() function"
+    return body.group(0)
 
 
 class Schemas(unittest.TestCase):
     """Strict schema validation of every rendered object at K8S_VERSION."""
-
-    def test_schemas_exist_for_k8s_version(self):
-        minor = ".".join(K8S_VERSION.split(".")[:2])
-        have = {".".join(v.split(".")[:2]) for v in kubernetes_validate.utils.all_versions()}
-        self.assertIn(minor, have, "kubernetes-validate has no schemas for K8S_VERSION's minor")
 
     def test_every_object_is_valid_strict(self):
         for name in ("base", "dev", "recette"):
@@ -244,6 +245,7 @@ class Overlay:
             self.assertEqual(ru["maxUnavailable"], 0)
             self.assertEqual(ru["maxSurge"], 1)
             self.assertGreater(deploy["spec"]["minReadySeconds"], 0)
+            # ScheduleAnyway: one node still runs every replica, and the surge pod of a rollout.
             for tsc in pod_spec(deploy)["topologySpreadConstraints"]:
                 self.assertEqual(tsc["whenUnsatisfiable"], "ScheduleAnyway")
 
@@ -268,10 +270,10 @@ class Overlay:
             get = c[probe]["httpGet"]
             self.assertEqual(get["path"], path, probe)
             self.assertEqual(container_port(c, get["port"]), port, probe)
-        # The API really serves these routes (and the front proxies /api/health to /health).
-        src = api_source()
+        # The API's router (api/src/routes.rs, service()) really serves them, and the front
+        # proxies /api/health to /health.
         for path in ("health", "ready"):
-            self.assertRegex(src, rf'"/?{path}"', f"api/src declares no {path} route")
+            self.assertRegex(api_router(), rf'\.push\(get\("{path}",', f"the API's router has no {path} route")
         self.assertIn("/health;", NGINX_CONF)
 
     def test_front_probes_match_nginx(self):
@@ -394,6 +396,11 @@ class Overlay:
         self.assertEqual({p["containerPort"] for p in api_c["ports"]}, {api_port, metrics_port})
         self.assertEqual({p["containerPort"] for p in front_c["ports"]}, {front_port})
 
+    def test_what_the_cluster_would_refuse_or_get_wrong(self):
+        for check in CHECKS:
+            with self.subTest(check=check.__name__):
+                self.assertEqual(check(self.objs), [])
+
     def test_checkov_exceptions_have_reasons(self):
         for obj in self.objs:
             for key, value in obj["metadata"].get("annotations", {}).items():
@@ -419,23 +426,11 @@ class Recette(Overlay, unittest.TestCase):
             self.assertEqual(pdb["spec"]["selector"], deploy["spec"]["selector"])
             self.assertGreater(deploy["spec"]["replicas"], pdb["spec"]["minAvailable"], "a drain must stay possible")
 
-    def test_quota_admits_a_rollout(self):
-        # Every pod at once plus one surge pod per Deployment must fit in the quota.
+    def test_quota_and_limits_exist(self):
+        # Their arithmetic is cluster_rules.check_quota's and check_limit_range's.
         hard = find(self.objs, "ResourceQuota", "datapress-quota")["spec"]["hard"]
         find(self.objs, "LimitRange", "datapress-limits")
         self.assertNotIn("limits.cpu", hard, "the pods set no CPU limit on purpose")
-        pods = 0
-        need = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.memory": 0.0}
-        for deploy in (self.api, self.front):
-            n = deploy["spec"]["replicas"] + deploy["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
-            pods += n
-            for c in pod_spec(deploy)["containers"]:
-                need["requests.cpu"] += n * quantity(c["resources"]["requests"]["cpu"])
-                need["requests.memory"] += n * quantity(c["resources"]["requests"]["memory"])
-                need["limits.memory"] += n * quantity(c["resources"]["limits"]["memory"])
-        self.assertLessEqual(pods, int(hard["pods"]))
-        for key, value in need.items():
-            self.assertLessEqual(value, quantity(hard[key]), key)
         self.assertEqual(int(hard["services.nodeports"]), 1)
 
     def test_ci_digest_override_on_a_copy(self):
@@ -472,11 +467,102 @@ class Dev(Overlay, unittest.TestCase):
 
 
 
-def quantity(q):
-    """A Kubernetes quantity (CPU or bytes) as a float."""
-    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
-    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(q))
-    return float(m.group(1)) * units.get(m.group(2), 1)
+def network_paths(objs):
+    return cluster_rules.check_network_paths(objs, contract_port("api", "DATAPRESS_LISTEN"),
+                                             contract_port("api", "DATAPRESS_METRICS_LISTEN"), contract_port("front"))
+
+
+# What kustomize/tests/cluster_rules.py checks on each overlay.
+CHECKS = [cluster_rules.check_selectors, cluster_rules.check_topology_spread, cluster_rules.check_limit_range,
+          cluster_rules.check_quota, cluster_rules.check_mounted_files, network_paths]
+
+
+def spec_of(objs, kind, name):
+    return find(objs, kind, name)["spec"]
+
+
+def dns_rule(objs):
+    (rule,) = spec_of(objs, "NetworkPolicy", "allow-dns-egress")["egress"]
+    return rule
+
+
+def without(objs, kind, name):
+    objs[:] = [o for o in objs if not (o["kind"] == kind and o["metadata"]["name"] == name)]
+
+
+def set_quota(key, value):
+    return lambda objs: spec_of(objs, "ResourceQuota", "datapress-quota")["hard"].update({key: value})
+
+
+# Each breakage section 4 of issue 19 lists, applied to the recette render: (what, change, the
+# problem its check must report). The quota sizes fit every replica, not their rollout surge.
+BREAKAGES = [
+    ("Service selector matches no pod template",
+     lambda o: spec_of(o, "Service", "datapress-api")["selector"].update({"app.kubernetes.io/name": "datapress-apj"}),
+     "Service datapress-api selects no pod template"),
+    ("Deployment selector matches no pod template",
+     lambda o: spec_of(o, "Deployment", "datapress-front")["selector"]["matchLabels"].update(
+         {"app.kubernetes.io/name": "datapress-frontend"}),
+     "Deployment datapress-front: its selector does not match its pod template"),
+    ("DNS egress: pod selector mistyped",
+     lambda o: dns_rule(o)["to"][0]["podSelector"]["matchLabels"].update({"k8s-app": "kube-dsn"}),
+     "API -> kube-dns 53/UDP: allowed expected, denied"),
+    ("DNS egress: namespace selector mistyped",
+     lambda o: dns_rule(o)["to"][0]["namespaceSelector"]["matchLabels"].update(
+         {"kubernetes.io/metadata.name": "kube-sytem"}),
+     "front -> kube-dns 53/TCP: allowed expected, denied"),
+    ("DNS egress: peer removed (port 53 open to anywhere)",
+     lambda o: dns_rule(o).pop("to"),
+     "API -> 203.0.113.10 53/UDP: denied expected, allowed"),
+    ("DNS egress: namespace selector removed (kube-dns looked for in our namespace)",
+     lambda o: dns_rule(o)["to"][0].pop("namespaceSelector"),
+     "API -> kube-dns 53/UDP: allowed expected, denied"),
+    ("DNS egress policy removed",
+     lambda o: without(o, "NetworkPolicy", "allow-dns-egress"),
+     "front -> kube-dns 53/UDP: allowed expected, denied"),
+    ("topologySpreadConstraints empty",
+     lambda o: pod_spec(find(o, "Deployment", "datapress-api")).update({"topologySpreadConstraints": []}),
+     "datapress-api: no topologySpreadConstraint over kubernetes.io/hostname"),
+    ("topologySpreadConstraints select nothing",
+     lambda o: pod_spec(find(o, "Deployment", "datapress-front"))["topologySpreadConstraints"][0]["labelSelector"][
+         "matchLabels"].update({"app.kubernetes.io/name": "datapress-fornt"}),
+     "datapress-front: a topologySpreadConstraint selects none of its own pods"),
+    ("LimitRange max below a container's limit",
+     lambda o: spec_of(o, "LimitRange", "datapress-limits")["limits"][0]["max"].update({"memory": "100Mi"}),
+     "datapress-api/api: memory limit 128Mi above the LimitRange datapress-limits max 100Mi"),
+    ("ResourceQuota pods: 4 replicas fit, not their 2 surge pods",
+     set_quota("pods", "5"), "pods 6 needed (every replica plus its rollout surge), 5 allowed"),
+    ("ResourceQuota requests.memory: replicas fit (96Mi), not the surge (144Mi)",
+     set_quota("requests.memory", "128Mi"), "requests.memory 144Mi needed"),
+    ("ResourceQuota requests.ephemeral-storage: replicas fit (64Mi), not the surge (96Mi)",
+     set_quota("requests.ephemeral-storage", "80Mi"), "requests.ephemeral-storage 96Mi needed"),
+    ("ResourceQuota limits.memory: replicas fit (384Mi), not the surge (576Mi)",
+     set_quota("limits.memory", "512Mi"), "limits.memory 576Mi needed"),
+    ("ResourceQuota limits.cpu: the pods set no CPU limit",
+     set_quota("limits.cpu", "4"), "datapress-api/api sets no cpu limit (its pods are refused)"),
+    ("fsGroup removed: the 0440 secret file is root's",
+     lambda o: pod_spec(find(o, "Deployment", "datapress-api"))["securityContext"].pop("fsGroup"),
+     "datapress-api/api: /run/secrets/datapress/db-password is mode 0440 owned by 0:0, unreadable by uid 65532"),
+    ("secret item names a key the Secret lacks",
+     lambda o: next(v for v in pod_spec(find(o, "Deployment", "datapress-api"))["volumes"] if "secret" in v)[
+         "secret"]["items"][0].update({"key": "DB_PASS"}),
+     "has no key 'DB_PASS' (the kubelet cannot mount it)"),
+]
+
+
+class Breakages(unittest.TestCase):
+    """Each breakage, applied in memory to the recette render, is reported by its check."""
+
+    def test_each_breakage_is_reported(self):
+        base = load("recette")
+        for what, change, expected in BREAKAGES:
+            with self.subTest(breakage=what):
+                objs = copy.deepcopy(base)
+                change(objs)
+                problems = [p for check in CHECKS for p in check(objs)]
+                self.assertTrue(any(expected in p for p in problems),
+                                f"{what}: expected a problem with {expected!r}, got {problems}")
+                print(f"  {what}: {next(p for p in problems if expected in p)}")
 
 
 if __name__ == "__main__":

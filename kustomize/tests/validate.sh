@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Suite `manifests`: renders base, dev and recette with the project's kubectl, validates
 # every object against the strict schemas of K8S_VERSION, checks them against the repo
-# (kustomize/tests/test_manifests.py), judges pod templates with the upstream Pod Security
-# Admission library and runs checkov's Kubernetes policies. All offline.
+# (kustomize/tests/test_manifests.py, with cluster_rules.py: what the API server, controllers
+# and kubelet would refuse or get wrong, and each such breakage applied in memory), judges pod
+# templates with the upstream Pod Security Admission library, and runs kube-score and
+# checkov's Kubernetes policies. All offline.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 CHECKOV_VERSION=3.3.30
+KUBE_SCORE_VERSION=v1.20.0
 K8S_VER=$(k8s_version)
 # The schema wheel follows K8S_VERSION's minor (it ships one schema set per minor).
 SCHEMAS_VERSION="$(cut -d. -f1,2 <<<"$K8S_VER").0"
@@ -35,6 +38,7 @@ psa_want="k8s.io/pod-security-admission v0.${K8S_VER#*.}"
 grep -q "^	$psa_want\$" "$psa_dir/go.mod" || die "kustomize/tests/psa/go.mod must require $psa_want (K8S_VERSION)"
 psa_key=$(cat "$psa_dir/go.mod" "$psa_dir/go.sum" "$psa_dir"/*.go | sha256sum | cut -c1-12)
 psa="$DP_CACHE/go-tools/psa-check-$psa_key/psa-check"
+ensure_go
 if [[ ! -x $psa ]]; then
   log "building psa-check (k8s.io/pod-security-admission v0.${K8S_VER#*.}) from the Go module proxy"
   (cd "$psa_dir" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o "$psa.tmp" .) && mv "$psa.tmp" "$psa"
@@ -42,13 +46,22 @@ fi
 log "Pod Security Admission (restricted) on the rendered overlays"
 "$psa" "$out/dev.yaml" "$out/recette.yaml"
 
+# kube-score, built from the Go module proxy and cached by version; the findings it may report
+# are in kube-score.accepted, each with its reason.
+kube_score=$(go_tool github.com/zegl/kube-score/cmd/kube-score "$KUBE_SCORE_VERSION" kube-score)
+log "kube-score $KUBE_SCORE_VERSION on the rendered overlays"
+python3 "$DP_ROOT/kustomize/tests/kube_score.py" "$kube_score" "v$(cut -d. -f1,2 <<<"$K8S_VER")" \
+  "$DP_ROOT/kustomize/tests/kube-score.accepted" dev="$out/dev.yaml" recette="$out/recette.yaml"
+
 # Accepted exceptions live next to what they excuse, as checkov.io/skipN annotations with
 # their reason; anything else checkov finds fails the suite.
 checkov=$(py_venv checkov "checkov==$CHECKOV_VERSION")
 log "checkov $CHECKOV_VERSION (Kubernetes checks) on the rendered overlays"
-# Exits 1 on findings: the report below decides, and fails on a crash too (no report).
+# Exits 1 on findings (the report below decides), anything else is a crash.
+checkov_rc=0
 (cd "$out" && "$checkov/bin/checkov" --framework kubernetes --skip-download \
-  -f dev.yaml -f recette.yaml -o json >checkov.json) || true
+  -f dev.yaml -f recette.yaml -o json >checkov.json) || checkov_rc=$?
+((checkov_rc <= 1)) || die "checkov failed (exit $checkov_rc)"
 "$checkov/bin/python" - "$out/checkov.json" <<'EOF'
 import json, sys
 data = json.load(open(sys.argv[1]))

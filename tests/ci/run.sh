@@ -4,7 +4,8 @@
 # audits, auditor persona, accepted findings explained in .github/zizmor.yml), shellcheck
 # of the CI scripts, and tests/ci/test_workflows.py (targets, scripts, images, overlays,
 # pins, permissions, and the recette deploy script rendered without a cluster), plus
-# scripts/lib.sh's start_daemon, which CI uses to start dockerd (tests/ci/test_start_daemon.py).
+# scripts/lib.sh's start_daemon, which CI uses to start dockerd (tests/ci/test_start_daemon.py),
+# and the test runner itself on fake suites (tests/ci/test_runner.py).
 set -euo pipefail
 # shellcheck source=scripts/ci/common.sh
 . "$(dirname "$0")/../../scripts/ci/common.sh"
@@ -13,7 +14,7 @@ ACTIONLINT_VERSION=v1.7.12
 ZIZMOR_VERSION=1.32.0
 
 cd "$DP_ROOT"
-command -v go >/dev/null || skip "Go is needed to build actionlint from the Go module proxy"
+ensure_go
 command -v shellcheck >/dev/null || ensure_apt shellcheck
 actionlint=$(go_tool github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" actionlint)
 zizmor="$(py_venv zizmor "zizmor==$ZIZMOR_VERSION")/bin/zizmor"
@@ -24,8 +25,8 @@ log "actionlint $ACTIONLINT_VERSION (shellcheck $(shellcheck --version | sed -n 
 log "zizmor $ZIZMOR_VERSION --offline --persona auditor"
 "$zizmor" --offline --persona auditor --no-progress --config .github/zizmor.yml .github
 
-log "shellcheck of the CI and deploy scripts"
-shellcheck -x scripts/ci/*.sh scripts/deploy-recette.sh tests/ci/*.sh
+log "shellcheck of the CI, deploy and test runner scripts"
+shellcheck -x scripts/ci/*.sh scripts/deploy-recette.sh scripts/test.sh scripts/lib.sh tests/ci/*.sh
 
 log "pytest tests/ci"
 "$(ci_python)" -m pytest -q -p no:cacheprovider tests/ci

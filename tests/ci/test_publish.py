@@ -90,18 +90,23 @@ def registry(tmp_path_factory):
             sh("docker", "rmi", line)
 
 
-@pytest.fixture(scope="module")
-def clone(tmp_path_factory):
-    # The repository at the images' commit, with today's CI scripts laid over it.
-    (revision,) = REVISIONS
-    repo = tmp_path_factory.mktemp("clone") / "repo"
+def clone_at(parent, revision):
+    """This repository at REVISION, with today's CI scripts laid over it."""
+    repo = parent / "repo"
     assert sh("git", "clone", "-q", "--no-checkout", str(ROOT), str(repo)).returncode == 0
     if sh("git", "-C", str(repo), "checkout", "-q", revision).returncode:
         pytest.skip(f"the images were built from {revision!r}, not a commit of this repository")
     shutil.rmtree(repo / "scripts" / "ci", ignore_errors=True)
     shutil.copytree(ROOT / "scripts" / "ci", repo / "scripts" / "ci")
     shutil.copy2(ROOT / "scripts" / "lib.sh", repo / "scripts" / "lib.sh")
-    return repo, revision
+    return repo
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    # The repository at the images' commit.
+    (revision,) = REVISIONS
+    return clone_at(tmp_path_factory.mktemp("clone"), revision), revision
 
 
 def publish(script_root, registry, tmp_path, **extra):
@@ -140,7 +145,10 @@ def test_refuses_a_tag_that_is_not_the_version(registry, clone, tmp_path):
 
 def test_refuses_images_of_another_commit(registry, tmp_path):
     (revision,) = REVISIONS
-    if sh("git", "-C", str(ROOT), "rev-parse", "HEAD").stdout.strip() == revision:
-        pytest.skip("the images were built from the current commit")
-    result = publish(ROOT, registry, tmp_path)
+    repo = clone_at(tmp_path, revision)
+    # One commit more: the images are now those of the previous commit.
+    later = sh("git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.invalid",
+               "commit", "-q", "--allow-empty", "-m", "a later commit")
+    assert later.returncode == 0, later.stderr
+    result = publish(repo, registry, tmp_path)
     assert result.returncode != 0 and f"has revision '{revision}'" in result.stderr

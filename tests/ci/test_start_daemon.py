@@ -22,16 +22,23 @@ echo $!
 """
 
 
+def sleeping(pid):
+    return Path(f"/proc/{pid}/comm").read_text().strip() == "sleep" and "nanosleep" in Path(f"/proc/{pid}/wchan").read_text()
+
+
 def test_daemon_keeps_only_stdio_and_no_lock(tmp_path):
     lock, log = tmp_path / "build.lock", tmp_path / "daemon.log"
     out = subprocess.run(["bash", "-c", SCRIPT, "_", str(LIB), str(lock), str(log)],
                          capture_output=True, text=True, timeout=30, check=True)
     pid = int(out.stdout.split()[-1])
     try:
-        deadline = time.monotonic() + 5  # bash, then setsid, then sleep: wait for the last exec
-        while Path(f"/proc/{pid}/comm").read_text().strip() != "sleep" and time.monotonic() < deadline:
+        # bash, then setsid, then sleep: wait until sleep sleeps, past the loader's own
+        # short-lived descriptors (a busy machine showed ld.so's fd 3 right after the exec).
+        deadline = time.monotonic() + 10
+        while not sleeping(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+        assert sleeping(pid), f"the daemon is not asleep: {Path(f'/proc/{pid}/wchan').read_text()}"
         assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd")) == [0, 1, 2]
         assert os.readlink(f"/proc/{pid}/fd/1") == str(log)
         assert os.getsid(pid) == pid  # its own session: no signal of the caller's terminal

@@ -14,7 +14,7 @@ log "$("$NGINX" -v 2>&1)"
 
 log "unit tests of the page's modules (node --test front/tests/)"
 command -v node >/dev/null 2>&1 || ensure_apt nodejs
-node --test "$DP_ROOT/front/tests/"
+node_tests --test "$DP_ROOT/front/tests/"
 
 if [[ -n ${DP_API_BIN:-} ]]; then
   api_bin=$DP_API_BIN
@@ -94,9 +94,11 @@ nginx_test "$work/conf/check-compose.conf"
 
 log "nginx -t: the Kubernetes sample (Service name swapped for localhost: no cluster DNS here)"
 rm -f "$work/check.d/"*
-sed 's/server datapress-api:80;/server localhost:80;/' "$DP_ROOT/front/nginx/upstream.d/kubernetes.conf.example" \
+sed 's/server datapress-api:80\b/server localhost:80/' "$DP_ROOT/front/nginx/upstream.d/kubernetes.conf.example" \
   >"$work/check.d/api.conf"
-grep -q 'server localhost:80;' "$work/check.d/api.conf" || die "the Kubernetes sample no longer names datapress-api:80"
+k8s_conf=$(<"$work/check.d/api.conf")
+[[ $k8s_conf == *"server localhost:80"* && $k8s_conf != *datapress-api:80* ]] ||
+  die "the Kubernetes sample no longer names datapress-api:80 in its server lines"
 render_conf "$work/check.d" "$work/conf/check-k8s.conf"
 nginx_test "$work/conf/check-k8s.conf"
 
@@ -117,7 +119,8 @@ log "browser e2e against http://127.0.0.1:$front_port"
   --api-stop-cmd "$work/stop-api.sh" --api-start-cmd "$work/start-api.sh" --expect-env e2e
 
 for path in /api/ /api/info; do
-  if curl -fsS "http://127.0.0.1:$front_port$path" | grep -q e2e-secret; then die "$path reveals the database password"; fi
+  body=$(curl -fsS --max-time 5 "http://127.0.0.1:$front_port$path") || die "GET $path failed: cannot tell whether it reveals the database password"
+  [[ $body != *e2e-secret* ]] || die "$path reveals the database password"
 done
 
 log "NGINX logs: JSON access lines with request ids on stdout, nothing alarming on stderr"
