@@ -13,7 +13,7 @@ IMAGE=${SMOKE_IMAGE:-datapress-api:$(workspace_version)}
 # --- Can this machine run a cluster?
 [[ $(id -u) == 0 ]] || skip "cluster: needs root (host processes: containerd, kubelet)"
 [[ -d /sys/fs/cgroup ]] || skip "cluster: no cgroup filesystem"
-command -v go >/dev/null || skip "cluster: no Go toolchain to build Kubernetes"
+ensure_go
 # A cold build of every binary takes tens of minutes on 2 cores: DATAPRESS_K8S_BUILD=0 forbids
 # it, and DATAPRESS_DEADLINE (epoch seconds) skips it when it would not finish in time.
 cold_estimate=${DATAPRESS_K8S_COLD_BUILD_ESTIMATE:-1800}
@@ -21,10 +21,11 @@ if ! "$DP_ROOT/hack/tools/build-k8s.sh" --check >/dev/null 2>&1; then
   [[ ${DATAPRESS_K8S_BUILD:-1} != 0 ]] ||
     skip "cluster: Kubernetes binaries not cached in $K8S_BIN and DATAPRESS_K8S_BUILD=0 (cold build: tens of minutes)"
   if [[ -n ${DATAPRESS_DEADLINE:-} ]] && (($(date +%s) + cold_estimate > DATAPRESS_DEADLINE)); then
-    skip "cluster: Kubernetes binaries not cached and a cold build (~${cold_estimate}s) would pass DATAPRESS_DEADLINE"
+    skip_past_deadline "cluster: Kubernetes binaries not cached and a cold build (~${cold_estimate}s) would pass DATAPRESS_DEADLINE"
   fi
 fi
 (ensure_docker) || skip "cluster: the Docker engine cannot start here"
+checks_started
 if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
   log "image $IMAGE missing: building it with images/build.sh"
   "$DP_ROOT/images/build.sh" || die "images/build.sh failed"
