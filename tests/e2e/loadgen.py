@@ -213,7 +213,7 @@ def summarize(records: list[tuple], sent: int, args, start_epoch: float, duratio
             if len(first_errors) < 10:
                 first_errors.append(f"t={t:.2f}s {kind} {route}: {err}")
     series = []
-    for sec in range(0, int(duration) + 1):
+    for sec in range(0, int(duration)):  # whole seconds only: the last partial one would look like a drop
         s = per_sec.get(sec)
         lat = sorted(s["lat"]) if s else []
         series.append({"t": sec, "ok": s["ok"] if s else 0, "failed": s["failed"] if s else 0,
@@ -339,17 +339,17 @@ def cmd_plot(args) -> int:
     titles = args.titles.split("|") if args.titles else [os.path.basename(p) for p in args.files]
     gap, width, h1, h2, left, top = 4, 1200, 260, 140, 70, 60
     total = sum(len(r["series"]) for r in runs) + gap * (len(runs) - 1)
-    xs = (width - left - 20) / max(total, 1)
+    xs = (width - left - 90) / max(total, 1)
     ymax = max(max((s["ok"] + s["failed"]) for s in r["series"]) for r in runs) or 1
     pmax = max((s["p99_ms"] or 0) for r in runs for s in r["series"]) or 1
-    height = top + h1 + 40 + h2 + 70
+    height = top + h1 + 40 + h2 + 110
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
          'font-family="sans-serif" font-size="15">', f'<rect width="{width}" height="{height}" fill="white"/>',
          f'<text x="{left}" y="28" font-size="20" font-weight="bold">{args.title}</text>',
          f'<text x="{left}" y="{top - 8}" fill="#555">requêtes par seconde (vert : réussies, rouge : échouées)</text>',
          f'<text x="{left}" y="{top + h1 + 32}" fill="#555">p99 de la latence (ms), max {pmax:.0f}</text>']
     x0 = left
-    for r, title in zip(runs, titles):
+    for i, (r, title) in enumerate(zip(runs, titles)):
         n = len(r["series"])
         o.append(f'<rect x="{x0:.1f}" y="{top}" width="{n * xs:.1f}" height="{h1}" fill="#f4f6f8"/>')
         o.append(f'<rect x="{x0:.1f}" y="{top + h1 + 40}" width="{n * xs:.1f}" height="{h2}" fill="#f4f6f8"/>')
@@ -369,11 +369,11 @@ def cmd_plot(args) -> int:
             x = x0 + max(0.0, m["t"]) * xs
             o.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + h1 + 40 + h2}" stroke="#ef6c00" '
                      'stroke-width="2" stroke-dasharray="4 3"/>')
-        label = f'{title} : {r["failed"]} échec(s) / {r["sent"]}'
-        o.append(f'<text x="{x0 + n * xs / 2:.1f}" y="{top + h1 + 40 + h2 + 24}" text-anchor="middle" '
-                 f'font-size="15">{title}</text>')
-        o.append(f'<text x="{x0 + n * xs / 2:.1f}" y="{top + h1 + 40 + h2 + 46}" text-anchor="middle" '
-                 f'font-size="14" fill="{"#c62828" if r["failed"] else "#2e7d32"}">{label.split(" : ")[1]}</text>')
+        row = 48 * (i % 2)  # alternate rows, so short cases keep readable labels
+        o.append(f'<text x="{x0 + n * xs / 2:.1f}" y="{top + h1 + 40 + h2 + 24 + row}" text-anchor="middle" '
+                 f'font-size="16">{title}</text>')
+        o.append(f'<text x="{x0 + n * xs / 2:.1f}" y="{top + h1 + 40 + h2 + 44 + row}" text-anchor="middle" '
+                 f'font-size="15" fill="{"#c62828" if r["failed"] else "#2e7d32"}">{r["failed"]} échec(s) / {r["sent"]}</text>')
         x0 += (n + gap) * xs
     o.append(f'<text x="{left - 8}" y="{top + 12}" text-anchor="end" fill="#555">{ymax}</text>')
     o.append(f'<text x="{left - 8}" y="{top + h1}" text-anchor="end" fill="#555">0</text>')
@@ -384,6 +384,13 @@ def cmd_plot(args) -> int:
 
 
 CONTROLS = ("broken-rollout", "lossy")
+# Short French names for the chart (the deck shows it); other cases keep their own name.
+CASE_TITLES = {
+    "api-rollout": "MAJ de l'API", "front-rollout": "MAJ du front", "config-change": "ConfigMap",
+    "rollout-undo": "retour arrière", "delete-api-pod": "pod API supprimé",
+    "delete-front-pod": "pod front supprimé", "kill-api-container": "API tuée (SIGKILL)",
+    "kill-front-container": "front tué (SIGKILL)",
+}
 
 
 def cmd_summary(args) -> int:
@@ -409,7 +416,7 @@ def cmd_summary(args) -> int:
     shown = [c for c in cases if not c["control"]]
     if args.svg and shown:
         plot = argparse.Namespace(files=[str(Path(args.dir) / c["file"]) for c in shown], out=args.svg,
-                                  title=args.title, titles="|".join(c["case"] for c in shown))
+                                  title=args.title, titles="|".join(CASE_TITLES.get(c["case"], c["case"]) for c in shown))
         cmd_plot(plot)
     return 0
 
