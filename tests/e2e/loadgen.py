@@ -336,6 +336,8 @@ def cmd_report(args) -> int:
 def cmd_plot(args) -> int:
     """One SVG: the cases side by side on one time axis, requests/s (ok, failed) and p99."""
     runs = [json.load(open(p)) for p in args.files]
+    for r in runs:  # whole seconds only (results written before the series dropped the partial one)
+        r["series"] = [s for s in r["series"] if s["t"] < int(r["duration_s"])]
     titles = args.titles.split("|") if args.titles else [os.path.basename(p) for p in args.files]
     gap, width, h1, h2, left, top = 4, 1200, 260, 140, 70, 60
     total = sum(len(r["series"]) for r in runs) + gap * (len(runs) - 1)
