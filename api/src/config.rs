@@ -594,6 +594,26 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_of_any_type_is_never_echoed_in_errors() {
+        for value in [
+            "918273645",
+            "-918273645",
+            "9182736.45",
+            "true",
+            "[\"hunter2-in-array\"]",
+            "{ inner = \"hunter2-in-table\" }",
+            "\"unterminated-hunter2",
+            "hunter2-bare",
+        ] {
+            let file = toml_file(&format!("env = \"x\"\ndb_password = {value}\n"));
+            let msg = error(&[("DATAPRESS_CONFIG", file.path().to_str().unwrap())]);
+            for needle in ["918273645", "9182736", "hunter2", "true"] {
+                assert!(!msg.contains(needle), "{value} echoed: {msg}");
+            }
+        }
+    }
+
+    #[test]
     fn secrets_never_reach_debug_or_serialised_output() {
         let secret = toml_file("file-secret-value\n");
         let config = load(&[

@@ -51,6 +51,31 @@ fn bad_toml_file_exits_2() {
 }
 
 #[test]
+fn a_secret_of_any_type_never_reaches_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, value) in [
+        "918273645",
+        "91827.3645",
+        "[\"s3cr3t-918273645\"]",
+        "s3cr3t-918273645",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(&path, format!("db_password = {value}\n")).unwrap();
+        for args in [&[][..], &["check-config"][..]] {
+            let out = run(args, &[("DATAPRESS_CONFIG", path.to_str().unwrap())]);
+            assert_eq!(out.status.code(), Some(2), "{value} {args:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            for needle in ["918273645", "91827", "s3cr3t"] {
+                assert!(!stderr.contains(needle), "{value} {args:?}: {stderr}");
+            }
+        }
+    }
+}
+
+#[test]
 fn check_config_prints_the_effective_config() {
     let out = run(
         &["check-config"],
