@@ -105,6 +105,17 @@ fn init_logs(config: &Config) {
             .init(),
         LogFormat::Pretty => builder.pretty().init(),
     }
+    // A panic is one ERROR event (with the request's fields) instead of text on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let location = info.location().map(ToString::to_string);
+        tracing::error!(panic = message, location, "panic");
+    }));
 }
 
 /// `service.name` from config (`OTEL_SERVICE_NAME`), plus `OTEL_RESOURCE_ATTRIBUTES`,

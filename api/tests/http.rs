@@ -284,3 +284,43 @@ fn read_response_helper_handles_keep_alive() {
         assert_eq!(read_response(&mut conn).unwrap().status, 200);
     }
 }
+
+#[test]
+fn a_panicking_handler_answers_500_json_is_logged_counted_and_the_server_keeps_serving() {
+    let api = Api::start(&[("DATAPRESS_TEST_PANIC_ROUTE", "1")]);
+    let res = api.request(
+        "GET /test-panic HTTP/1.1\r\nHost: t\r\nX-Request-Id: panic-1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(res.status, 500);
+    assert_json(&res);
+    assert_eq!(res.json()["error"], "internal_server_error");
+    assert_eq!(api.get("/health").status, 200, "still serving");
+
+    api.wait_log("for the panic", |l| l.contains("test-panic route"));
+    let logs = api.json_logs();
+    let panic = logs
+        .iter()
+        .find(|l| l["message"] == "panic")
+        .unwrap_or_else(|| panic!("{logs:?}"));
+    assert_eq!(panic["level"], "ERROR");
+    assert_eq!(panic["span"]["request_id"], "panic-1");
+    assert!(
+        panic["panic"]
+            .as_str()
+            .unwrap()
+            .contains("test-panic route")
+    );
+    api.wait_log("for the access line", |l| {
+        l.contains("\"message\":\"request\"") && l.contains("panic-1")
+    });
+    let metrics = get(api.metrics_addr, "/metrics").text();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("http_server_request_duration_seconds_count")
+                && l.contains("http_route=\"/test-panic\"")
+                && l.contains("http_response_status_code=\"500\"")
+                && l.ends_with(" 1")
+        ),
+        "{metrics}"
+    );
+}

@@ -287,3 +287,20 @@ fn a_busy_port_exits_1_naming_the_listener() {
         "{stderr}"
     );
 }
+
+#[test]
+fn release_builds_unwind_on_panic() {
+    // `panic = "abort"` would kill every in-flight request and the process with one panic.
+    let manifest = include_str!("../../Cargo.toml");
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .expect("a release profile")
+        .split("\n[")
+        .next()
+        .unwrap();
+    assert!(
+        !release.lines().any(|l| l.trim_start().starts_with("panic")),
+        "{release}"
+    );
+}
