@@ -3,6 +3,7 @@
 mod access_log;
 mod cli;
 mod config;
+mod connections;
 mod healthcheck;
 mod http_metrics;
 mod listener;

@@ -247,11 +247,29 @@ fn the_deadline_bounds_a_stuck_client() {
     let started = Instant::now();
     api.signal("TERM");
     let status = api.wait_exit(Duration::from_secs(5));
-    assert_eq!(status.code(), Some(0));
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
+    );
+    // A missed deadline is not a clean stop: non-zero exit, a warning with the count.
+    assert_eq!(status.code(), Some(1), "{:?}", api.logs());
+    api.wait_log("deadline warning", |l| l.contains("connections_cut"));
+    let logs = api.json_logs();
+    let warning = logs
+        .iter()
+        .find(|l| l.get("connections_cut").is_some())
+        .unwrap();
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["connections_cut"], 1, "{warning}");
+    assert!(
+        !logs.iter().any(|l| l["message"] == "shutdown: complete"),
+        "{logs:?}"
+    );
+    assert!(
+        api.logs().iter().any(|l| l.contains("1 connection(s) cut")),
+        "stderr names it: {:?}",
+        api.logs()
     );
 }
 
