@@ -33,6 +33,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "DATAPRESS_HEADER_READ_TIMEOUT_SECONDS",
         "header_read_timeout_seconds",
     ),
+    ("DATAPRESS_WRITE_TIMEOUT_SECONDS", "write_timeout_seconds"),
+    ("DATAPRESS_IDLE_TIMEOUT_SECONDS", "idle_timeout_seconds"),
+    ("DATAPRESS_MAX_CONNECTIONS", "max_connections"),
     ("DATAPRESS_LOG_FORMAT", "log_format"),
     ("RUST_LOG", "log_level"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel.endpoint"),
@@ -106,6 +109,9 @@ pub struct Config {
     pub drain_seconds: u64,
     pub shutdown_timeout_seconds: u64,
     pub header_read_timeout_seconds: u64,
+    pub write_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    pub max_connections: usize,
     pub log_format: LogFormat,
     pub log_level: String,
     pub otel: OtelConfig,
@@ -123,6 +129,10 @@ impl Default for Config {
             drain_seconds: 5,
             shutdown_timeout_seconds: 20,
             header_read_timeout_seconds: 10,
+            write_timeout_seconds: 10,
+            // Longer than NGINX's upstream keep-alive (60 s), so the proxy closes first.
+            idle_timeout_seconds: 75,
+            max_connections: 1024,
             log_format: LogFormat::Json,
             log_level: "info".into(),
             otel: OtelConfig::default(),
@@ -234,6 +244,14 @@ impl Config {
 
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_seconds)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_seconds)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_seconds)
     }
 
     pub fn traces_enabled(&self) -> bool {
@@ -427,6 +445,9 @@ mod tests {
             ("DATAPRESS_DRAIN_SECONDS", "0"),
             ("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "7"),
             ("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "3"),
+            ("DATAPRESS_WRITE_TIMEOUT_SECONDS", "4"),
+            ("DATAPRESS_IDLE_TIMEOUT_SECONDS", "5"),
+            ("DATAPRESS_MAX_CONNECTIONS", "64"),
             ("DATAPRESS_LOG_FORMAT", "pretty"),
             ("RUST_LOG", "debug,hyper=info"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
@@ -443,6 +464,9 @@ mod tests {
         assert_eq!(config.drain_seconds, 0);
         assert_eq!(config.shutdown_timeout_seconds, 7);
         assert_eq!(config.header_read_timeout_seconds, 3);
+        assert_eq!(config.write_timeout_seconds, 4);
+        assert_eq!(config.idle_timeout_seconds, 5);
+        assert_eq!(config.max_connections, 64);
         assert_eq!(config.log_format, LogFormat::Pretty);
         assert_eq!(config.log_level, "debug,hyper=info");
         assert_eq!(config.otel.protocol, OtlpProtocol::Grpc);
@@ -452,7 +476,7 @@ mod tests {
             Some("http://collector:4318/")
         );
         // Every variable of the table is exercised by this test or a neighbour.
-        assert_eq!(ENV_VARS.len(), 15);
+        assert_eq!(ENV_VARS.len(), 18);
     }
 
     #[test]

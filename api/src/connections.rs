@@ -1,6 +1,10 @@
-//! The connection policy of both listeners: the timeouts every accepted connection gets,
-//! and a count of the connections still open, which the shutdown reports when it has to
-//! cut them.
+//! The connection policy of both listeners: how many connections each accepts at most,
+//! the timeouts every accepted connection gets, and a count of the connections still
+//! open, which the shutdown reports when it has to cut them.
+//!
+//! At the limit a listener stops accepting (new clients wait in the kernel backlog) until
+//! a connection closes; the timeouts make sure one does: a client that does not send its
+//! headers in time, does not read its answers (write stall) or goes silent is cut.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,19 +13,32 @@ use salvo::async_trait;
 use salvo::conn::ConnCtrl;
 use salvo::fuse::{ArcConnObserver, ConnObserver, FuseAction, FuseConfig, FuseInfo, FusePolicy};
 
+use crate::config::Config;
+
 /// Cheap to clone: clones share the count.
 #[derive(Clone)]
 pub struct Connections {
     timeouts: FuseConfig,
+    max: usize,
     open: Arc<AtomicUsize>,
 }
 
 impl Connections {
-    pub fn new(timeouts: FuseConfig) -> Self {
+    pub fn new(config: &Config) -> Self {
+        let timeouts = FuseConfig::default()
+            .with_http1_header_timeout(config.header_read_timeout())
+            .with_write_stall_timeout(config.write_timeout())
+            .with_connection_idle_timeout(config.idle_timeout());
         Self {
             timeouts,
+            max: config.max_connections,
             open: Arc::default(),
         }
+    }
+
+    /// Connections a listener holds at most.
+    pub fn max(&self) -> usize {
+        self.max
     }
 
     /// Connections accepted and not yet closed, on every listener using this policy.
@@ -59,7 +76,7 @@ mod tests {
 
     #[test]
     fn counts_until_the_observer_is_dropped() {
-        let connections = Connections::new(FuseConfig::default());
+        let connections = Connections::new(&Config::default());
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
         let info = FuseInfo {
             trans_proto: salvo::fuse::TransProto::Tcp,

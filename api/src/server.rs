@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::conn::{Acceptor, TcpListener};
-use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
 use tokio::signal::unix::{SignalKind, signal};
@@ -85,7 +84,9 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpAcceptor, ServeE
 }
 
 fn server<A: Acceptor + Send>(acceptor: A, connections: &Connections) -> Server<A> {
-    let mut server = Server::new(acceptor).fuse_policy(connections.clone());
+    let mut server = Server::new(acceptor)
+        .fuse_policy(connections.clone())
+        .max_connections(connections.max());
     server.http1_mut().max_buf_size(MAX_REQUEST_HEAD);
     server
 }
@@ -102,9 +103,7 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
     let mut signals = Signals::new()?;
     let readiness = Readiness::new();
 
-    let connections = Connections::new(
-        FuseConfig::default().with_http1_header_timeout(config.header_read_timeout()),
-    );
+    let connections = Connections::new(&config);
     let (acceptor, closer) = listener::closable(bind("DATAPRESS_LISTEN", config.listen).await?);
     let public = server(acceptor, &connections);
     let public_handle = public.handle();

@@ -324,3 +324,85 @@ fn a_panicking_handler_answers_500_json_is_logged_counted_and_the_server_keeps_s
         "{metrics}"
     );
 }
+
+/// Sockets the process holds open (listeners and client connections).
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+#[test]
+fn a_flood_of_idle_connections_and_slow_readers_is_bounded() {
+    const MAX: usize = 16;
+    let api = Api::start(&[
+        ("DATAPRESS_MAX_CONNECTIONS", "16"),
+        ("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "1"),
+        ("DATAPRESS_WRITE_TIMEOUT_SECONDS", "1"),
+        ("DATAPRESS_IDLE_TIMEOUT_SECONDS", "2"),
+        // The flood's 404s echo 8 KiB paths: not worth logging here.
+        ("RUST_LOG", "warn"),
+    ]);
+    let baseline = open_sockets(api.child.id());
+
+    // Slow readers: pipelined requests for large answers (the 404 echoes an 8 KiB path),
+    // never read, so the server's writes stall once the socket buffers (≈ 3 MiB on the
+    // loopback) are full, and it stops reading. Each reports how its sending ended.
+    let request = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "x".repeat(8 * 1024));
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let mut conn = TcpStream::connect(api.addr).unwrap();
+            conn.set_write_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let request = request.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    conn.write_all(request.as_bytes())?;
+                }
+                Ok::<_, std::io::Error>(conn)
+            })
+        })
+        .collect();
+    // Idle connections, four times the limit: they never send a byte.
+    let idle: Vec<TcpStream> = (0..4 * MAX)
+        .map(|_| TcpStream::connect(api.addr).unwrap())
+        .collect();
+
+    // The server holds at most MAX client connections; the rest wait in the backlog.
+    let mut peak = 0;
+    let flood = Instant::now();
+    while flood.elapsed() < Duration::from_millis(1500) {
+        peak = peak.max(open_sockets(api.child.id()) - baseline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(peak <= MAX, "{peak} connections held, limit {MAX}");
+    assert!(peak >= MAX / 2, "the flood reached the server: {peak}");
+
+    // Probes are still answered: timeouts free the slots the flood holds.
+    let started = Instant::now();
+    let res = common::try_get(api.addr, "/health").expect("health under the flood");
+    assert_eq!(res.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A slow reader is cut (reset) once the server's writes to it stall, well before its
+    // own writes would time out.
+    for sending in slow {
+        let end = sending.join().unwrap();
+        let kind = end.as_ref().err().map(std::io::Error::kind);
+        assert!(
+            matches!(
+                kind,
+                Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+            ),
+            "slow reader not cut: {end:?}"
+        );
+    }
+    drop(idle);
+    assert_eq!(api.get("/health").status, 200);
+}
