@@ -213,22 +213,67 @@ impl Config {
             return Err(invalid("log_level", format!("invalid log filter: {e}")));
         }
         for (key, url) in [
-            ("otel.endpoint", &self.otel.endpoint),
-            ("otel.traces_endpoint", &self.otel.traces_endpoint),
+            ("otel.endpoint", self.otel.endpoint.as_deref()),
+            ("otel.traces_endpoint", self.otel.traces_endpoint.as_deref()),
         ] {
-            if let Some(url) = url
-                && !url.starts_with("http://")
-            {
-                return Err(invalid(
-                    key,
-                    format!("`{url}` is not an http:// URL (this build exports OTLP without TLS)"),
-                ));
+            if let Some(url) = url {
+                check_otlp_url(url, key == "otel.endpoint").map_err(|e| invalid(key, e))?;
             }
         }
-        if self.shutdown_timeout_seconds == 0 {
-            return Err(invalid(
+        // The exporter parses the full traces URL (base + `/v1/traces`).
+        if let Some(url) = self.otel.traces_url() {
+            let key = if self.otel.traces_endpoint.is_some() {
+                "otel.traces_endpoint"
+            } else {
+                "otel.endpoint"
+            };
+            check_otlp_url(&url, false).map_err(|e| invalid(key, e))?;
+        }
+        // Upper bounds keep every deadline (`now + timeout`) representable.
+        for (key, value, min, max) in [
+            ("drain_seconds", self.drain_seconds, 0, MAX_SECONDS),
+            (
                 "shutdown_timeout_seconds",
-                "must be at least 1".into(),
+                self.shutdown_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "write_timeout_seconds",
+                self.write_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "idle_timeout_seconds",
+                self.idle_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "max_connections",
+                self.max_connections as u64,
+                1,
+                MAX_CONNECTIONS,
+            ),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(key, format!("must be between {min} and {max}")));
+            }
+        }
+        if overlap(self.listen, self.metrics_listen) {
+            return Err(invalid(
+                "metrics_listen",
+                format!(
+                    "port {} is already the public port (listen)",
+                    self.listen.port()
+                ),
             ));
         }
         Ok(())
@@ -257,6 +302,46 @@ impl Config {
     pub fn traces_enabled(&self) -> bool {
         self.otel.traces_url().is_some()
     }
+}
+
+/// Largest accepted duration setting (one hour).
+const MAX_SECONDS: u64 = 3600;
+const MAX_CONNECTIONS: u64 = 65_536;
+
+/// Two listeners collide on one port when their addresses are equal or one is a wildcard.
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// An OTLP endpoint the exporter will accept: `http://host[:port][/path]`. The value is not
+/// echoed: a URL may carry credentials.
+fn check_otlp_url(url: &str, base: bool) -> Result<(), String> {
+    let uri: salvo::http::uri::Uri = url.parse().map_err(|e| format!("not a valid URL ({e})"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("not an http:// URL (this build exports OTLP without TLS)".into());
+    }
+    let authority = uri.authority().ok_or("no host")?;
+    if authority.host().is_empty() || authority.host() == "[]" {
+        return Err("no host".into());
+    }
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URL; use OTEL_EXPORTER_OTLP_HEADERS".into());
+    }
+    let port = &authority.as_str()[authority.host().len()..];
+    if !port.is_empty()
+        && port
+            .strip_prefix(':')
+            .and_then(|p| p.parse::<u16>().ok())
+            .is_none()
+    {
+        return Err("invalid port".into());
+    }
+    if base && uri.query().is_some() {
+        return Err("a query string cannot be followed by /v1/traces".into());
+    }
+    Ok(())
 }
 
 /// The known environment variables as a figment provider; values stay strings so a
@@ -579,6 +664,74 @@ mod tests {
 
         let msg = error(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")]);
         assert!(msg.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{msg}");
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_refused() {
+        for (vars, key) in [
+            (
+                &[("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "0")][..],
+                "DATAPRESS_HEADER_READ_TIMEOUT_SECONDS",
+            ),
+            (
+                &[("DATAPRESS_WRITE_TIMEOUT_SECONDS", "0")][..],
+                "DATAPRESS_WRITE_TIMEOUT_SECONDS",
+            ),
+            (
+                &[("DATAPRESS_DRAIN_SECONDS", "3601")][..],
+                "DATAPRESS_DRAIN_SECONDS",
+            ),
+            (
+                &[("DATAPRESS_MAX_CONNECTIONS", "0")][..],
+                "DATAPRESS_MAX_CONNECTIONS",
+            ),
+            (
+                &[
+                    ("DATAPRESS_LISTEN", "0.0.0.0:8000"),
+                    ("DATAPRESS_METRICS_LISTEN", "127.0.0.1:8000"),
+                ][..],
+                "DATAPRESS_METRICS_LISTEN",
+            ),
+            (
+                &[("DATAPRESS_METRICS_LISTEN", "0.0.0.0:8000")][..],
+                "DATAPRESS_METRICS_LISTEN",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://:4318")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:65536")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318?a")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://u:pw-s3cret@c:4318")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c d/v1/traces")][..],
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            ),
+        ] {
+            let msg = error(vars);
+            assert!(msg.contains(key), "{vars:?}: {msg}");
+            assert!(!msg.contains("s3cret"), "{msg}");
+        }
+        // Distinct ports, or port 0 (any free port) twice, are fine.
+        load(&[
+            ("DATAPRESS_LISTEN", "127.0.0.1:0"),
+            ("DATAPRESS_METRICS_LISTEN", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        load(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318/base")]).unwrap();
     }
 
     #[test]

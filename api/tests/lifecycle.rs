@@ -40,6 +40,98 @@ fn bad_configuration_exits_2_with_one_clear_line() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Runs the binary, at most 5 s (a config that should be refused might start serving).
+fn run_bounded(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+    let mut child = common::command(vars)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn values_that_cannot_work_exit_2_before_listening() {
+    let port = common::free_port();
+    let same = format!("127.0.0.1:{port}");
+    let any = format!("0.0.0.0:{port}");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "0")],
+            "DATAPRESS_HEADER_READ_TIMEOUT_SECONDS",
+        ),
+        (
+            &[
+                ("DATAPRESS_LISTEN", &same),
+                ("DATAPRESS_METRICS_LISTEN", &same),
+            ],
+            "DATAPRESS_METRICS_LISTEN",
+        ),
+        (
+            &[
+                ("DATAPRESS_LISTEN", &same),
+                ("DATAPRESS_METRICS_LISTEN", &any),
+            ],
+            "DATAPRESS_METRICS_LISTEN",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://:4318")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://bad host:4318")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:99999")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318?x=1")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            &[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://[::1:4318/v1/traces",
+            )],
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ),
+        (
+            &[("DATAPRESS_IDLE_TIMEOUT_SECONDS", "18446744073709551615")],
+            "DATAPRESS_IDLE_TIMEOUT_SECONDS",
+        ),
+        (
+            &[("DATAPRESS_MAX_CONNECTIONS", "0")],
+            "DATAPRESS_MAX_CONNECTIONS",
+        ),
+    ];
+    for (vars, key) in cases {
+        let mut vars = vars.to_vec();
+        if !vars.iter().any(|(k, _)| *k == "DATAPRESS_LISTEN") {
+            vars.push(("DATAPRESS_LISTEN", &same));
+            vars.push(("DATAPRESS_METRICS_LISTEN", "127.0.0.1:0"));
+        }
+        for args in [&[][..], &["check-config"][..]] {
+            let out = run_bounded(args, &vars);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{vars:?} {args:?}: {stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+            assert!(stderr.contains(key), "{stderr}");
+        }
+    }
+}
+
 #[test]
 fn bad_toml_file_exits_2() {
     let dir = tempfile::tempdir().unwrap();
