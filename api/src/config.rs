@@ -183,23 +183,49 @@ impl Config {
         }
         let figment = figment.merge(EnvVars::new(&vars));
         let mut config: Config = figment.extract_lossy().map_err(from_figment)?;
-        config.resolve_password_file(&figment)?;
+        config.resolve_password(&figment)?;
         config.validate(&figment)?;
         Ok(config)
     }
 
-    /// `DB_PASSWORD_FILE` (Docker/Kubernetes secrets convention) wins over `DB_PASSWORD`.
-    fn resolve_password_file(&mut self, figment: &Figment) -> Result<(), ConfigError> {
-        let Some(path) = &self.db_password_file else {
+    /// The password comes from the strongest layer that gives one (environment over TOML
+    /// file), as a value or as a file to read (Docker/Kubernetes secrets); one layer giving
+    /// both is ambiguous, and an empty file is a mistake, not "no password".
+    fn resolve_password(&mut self, figment: &Figment) -> Result<(), ConfigError> {
+        let layer = |key: &str| {
+            figment
+                .find_metadata(key)
+                .map_or(0, |m| if m.name == "environment" { 2 } else { 1 })
+        };
+        let (value, file) = (layer("db_password"), layer("db_password_file"));
+        let Some(path) = self.db_password_file.take() else {
             return Ok(());
         };
-        let content = std::fs::read_to_string(path).map_err(|e| ConfigError::Value {
+        if self.db_password.is_some() {
+            if value == file {
+                return Err(ConfigError::Value {
+                    key: "db_password".into(),
+                    origin: origin_of(figment, "db_password"),
+                    reason: "db_password and db_password_file are both set here; keep one".into(),
+                });
+            }
+            if value > file {
+                return Ok(());
+            }
+        }
+        let invalid = |reason: String| ConfigError::Value {
             key: "db_password_file".into(),
             origin: origin_of(figment, "db_password_file"),
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        let value = content.trim_end_matches(['\r', '\n']);
-        self.db_password = (!value.is_empty()).then(|| Secret::new(value));
+            reason,
+        };
+        let content = std::fs::read_to_string(&path)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        let password = content.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err(invalid(format!("{} is empty", path.display())));
+        }
+        self.db_password = Some(Secret::new(password));
+        self.db_password_file = Some(path);
         Ok(())
     }
 
@@ -604,15 +630,83 @@ mod tests {
         assert_eq!(config.listen, Config::default().listen);
     }
 
+    /// Every combination of the four password sources: the environment beats the TOML file,
+    /// and one layer may not give both the value and a file.
     #[test]
-    fn password_file_wins_over_password() {
-        let secret = toml_file("from-file-pw\n");
-        let path = secret.path().to_str().unwrap();
-        let config = load(&[("DB_PASSWORD", "from-env"), ("DB_PASSWORD_FILE", path)]).unwrap();
-        assert_eq!(
-            config.db_password.as_ref().map(Secret::expose),
-            Some("from-file-pw")
-        );
+    fn password_sources_every_pair() {
+        let files: Vec<_> = ["toml-file", "env-file"]
+            .iter()
+            .map(|v| toml_file(&format!("{v}\n")))
+            .collect();
+        let (toml_secret, env_secret) = (files[0].path(), files[1].path());
+        // (TOML db_password, TOML db_password_file, DB_PASSWORD, DB_PASSWORD_FILE) → result
+        type Expected = Result<Option<&'static str>, &'static str>;
+        let table: [([bool; 4], Expected); 16] = [
+            ([false, false, false, false], Ok(None)),
+            ([true, false, false, false], Ok(Some("toml-pw"))),
+            ([false, true, false, false], Ok(Some("toml-file"))),
+            ([true, true, false, false], Err("TOML file")),
+            ([false, false, true, false], Ok(Some("env-pw"))),
+            ([true, false, true, false], Ok(Some("env-pw"))),
+            ([false, true, true, false], Ok(Some("env-pw"))),
+            ([true, true, true, false], Ok(Some("env-pw"))),
+            ([false, false, false, true], Ok(Some("env-file"))),
+            ([true, false, false, true], Ok(Some("env-file"))),
+            ([false, true, false, true], Ok(Some("env-file"))),
+            ([true, true, false, true], Ok(Some("env-file"))),
+            ([false, false, true, true], Err("environment variable")),
+            ([true, false, true, true], Err("environment variable")),
+            ([false, true, true, true], Err("environment variable")),
+            ([true, true, true, true], Err("environment variable")),
+        ];
+        for ([toml_pw, toml_file_set, env_pw, env_file], expected) in table {
+            let mut toml = String::new();
+            if toml_pw {
+                toml.push_str("db_password = \"toml-pw\"\n");
+            }
+            if toml_file_set {
+                toml.push_str(&format!("db_password_file = {:?}\n", toml_secret));
+            }
+            let config_file = toml_file(&toml);
+            let mut vars = vec![("DATAPRESS_CONFIG", config_file.path().to_str().unwrap())];
+            if env_pw {
+                vars.push(("DB_PASSWORD", "env-pw"));
+            }
+            if env_file {
+                vars.push(("DB_PASSWORD_FILE", env_secret.to_str().unwrap()));
+            }
+            let case = [toml_pw, toml_file_set, env_pw, env_file];
+            match (load(&vars), expected) {
+                (Ok(config), Ok(want)) => assert_eq!(
+                    config.db_password.as_ref().map(Secret::expose),
+                    want,
+                    "{case:?}"
+                ),
+                (Err(e), Err(origin)) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains(origin) && msg.contains("db_password"),
+                        "{case:?}: {msg}"
+                    );
+                }
+                (got, want) => panic!("{case:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_password_file_is_an_error() {
+        for content in ["", "\n", "\r\n"] {
+            let secret = toml_file(content);
+            let msg = error(&[
+                ("DB_PASSWORD_FILE", secret.path().to_str().unwrap()),
+                ("APP_ENV", "x"),
+            ]);
+            assert!(
+                msg.contains("DB_PASSWORD_FILE") && msg.contains("empty"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]
@@ -793,16 +887,17 @@ mod tests {
     #[test]
     fn secrets_never_reach_debug_or_serialised_output() {
         let secret = toml_file("file-secret-value\n");
-        let config = load(&[
+        for var in [
             ("DB_PASSWORD_FILE", secret.path().to_str().unwrap()),
             ("DB_PASSWORD", "env-secret-value"),
-        ])
-        .unwrap();
-        let debug = format!("{config:?}");
-        let json = serde_json::to_string(&config).unwrap();
-        for out in [&debug, &json] {
-            assert!(!out.contains("secret-value"), "{out}");
+        ] {
+            let config = load(&[var]).unwrap();
+            let debug = format!("{config:?}");
+            let json = serde_json::to_string(&config).unwrap();
+            for out in [&debug, &json] {
+                assert!(!out.contains("secret-value"), "{out}");
+            }
+            assert!(json.contains("\"db_password\":\"[redacted]\""), "{json}");
         }
-        assert!(json.contains("\"db_password\":\"[redacted]\""), "{json}");
     }
 }
