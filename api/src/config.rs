@@ -166,26 +166,21 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: HashMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        let mut figment = Figment::new();
-        if let Some(path) = vars.get(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
-            let path = PathBuf::from(path);
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    path,
-                    reason: "no such file".into(),
-                });
-            }
-            figment = figment.merge(Toml::file_exact(&path));
-        }
-        let figment = figment.merge(EnvVars::new(&vars));
+        let figment = layers(vars)?;
         let mut config: Config = figment.extract_lossy().map_err(from_figment)?;
         config.resolve_password(&figment)?;
         config.validate(&figment)?;
         Ok(config)
+    }
+
+    /// The public listen address alone (the liveness probe needs nothing else): the other
+    /// keys are neither read nor checked, so a secret file gone unreadable cannot fail it.
+    pub fn load_listen() -> Result<SocketAddr, ConfigError> {
+        let figment = layers(std::env::vars())?;
+        if figment.find_value("listen").is_err() {
+            return Ok(Self::default().listen);
+        }
+        figment.extract_inner_lossy("listen").map_err(from_figment)
     }
 
     /// The password comes from the strongest layer that gives one (environment over TOML
@@ -328,6 +323,31 @@ impl Config {
     pub fn traces_enabled(&self) -> bool {
         self.otel.traces_url().is_some()
     }
+}
+
+/// Defaults < TOML file (`DATAPRESS_CONFIG`, if set) < the known environment variables.
+fn layers<I, K, V>(vars: I) -> Result<Figment, ConfigError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    let vars: HashMap<String, String> = vars
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let mut figment = Figment::new();
+    if let Some(path) = vars.get(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(ConfigError::File {
+                path,
+                reason: "no such file".into(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(&path));
+    }
+    Ok(figment.merge(EnvVars::new(&vars)))
 }
 
 /// Largest accepted duration setting (one hour).

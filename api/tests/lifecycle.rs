@@ -190,6 +190,35 @@ fn healthcheck_exit_codes() {
     // Default URL: /health on the configured listen port.
     let out = run(&["healthcheck"], &[("DATAPRESS_LISTEN", &listen)]);
     assert!(out.status.success(), "{out:?}");
+    // The probe reads the listen address only: a secret file gone unreadable since the
+    // start (or any other broken setting) must not fail the liveness probe.
+    let out = run(
+        &["healthcheck"],
+        &[
+            ("DATAPRESS_LISTEN", &listen),
+            ("DB_PASSWORD_FILE", "/nonexistent/secret"),
+            ("DATAPRESS_LOG_FORMAT", "xml"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("c.toml");
+    std::fs::write(
+        &toml,
+        format!("listen = \"{listen}\"\ndb_password_file = \"/nonexistent\"\n"),
+    )
+    .unwrap();
+    let out = run(
+        &["healthcheck"],
+        &[("DATAPRESS_CONFIG", toml.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "listen from the TOML file: {out:?}");
+    let out = run(&["healthcheck"], &[("DATAPRESS_LISTEN", "nowhere")]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unreadable listen address is still an error"
+    );
     let url = format!("http://{}/ready", api.addr);
     assert!(run(&["healthcheck", "--url", &url], &[]).status.success());
     let url = format!("http://{}/missing", api.addr);
