@@ -293,7 +293,8 @@ fn sigterm_drains_then_stops_without_losing_requests() {
     api.signal("TERM");
     let started = Instant::now();
     api.wait_log("draining", |l| l.contains("not ready, draining"));
-    let ready = try_get(addr, "/ready").unwrap();
+    // Without `Connection: close` from the client: the `close` below is the server's own.
+    let ready = common::request(addr, b"GET /ready HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     assert_eq!(ready.status, 503);
     assert_eq!(ready.text(), r#"{"status":"draining"}"#);
     assert_eq!(ready.header("connection"), Some("close"));
@@ -347,6 +348,72 @@ fn sigterm_drains_then_stops_without_losing_requests() {
         "one access line per answer"
     );
     assert_eq!(logged("/info"), 1, "the in-flight request's line");
+}
+
+/// Reads until the peer closes; `true` if it did within the read timeout.
+fn closed_by_peer(conn: &mut TcpStream) -> bool {
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(conn, &mut rest).is_ok() && rest.is_empty()
+}
+
+#[test]
+fn keep_alive_clients_are_closed_while_draining_and_reconnect_to_another_instance() {
+    // Two instances behind one Service: A is stopped, B keeps serving.
+    let mut a = Api::start(&[
+        ("DATAPRESS_DRAIN_SECONDS", "2"),
+        ("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "10"),
+    ]);
+    let b = Api::start(&[]);
+
+    // Two keep-alive clients of A (no `Connection: close`), each served once.
+    let connect = || {
+        let mut conn = TcpStream::connect(a.addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let res = read_response(&mut conn).unwrap();
+        assert_eq!((res.status, res.header("connection")), (200, None));
+        conn
+    };
+    let (mut in_flight, mut idle) = (connect(), connect());
+    // The first one's next request is in flight at SIGTERM: its head is half sent.
+    in_flight
+        .write_all(b"GET /info HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(100));
+    a.signal("TERM");
+
+    // During the drain delay the server answers it, asks it to close (our middleware, not
+    // an echo of the client's header) and closes the connection after the answer.
+    a.wait_log("draining", |l| l.contains("not ready, draining"));
+    in_flight.write_all(b"\r\n").unwrap();
+    let res = read_response(&mut in_flight).unwrap();
+    assert_eq!((res.status, res.header("connection")), (200, Some("close")));
+    assert!(closed_by_peer(&mut in_flight), "closed after the answer");
+
+    // A kept-alive client that stayed idle through the drain is closed by the graceful
+    // stop (hyper closes idle connections), so it does not wait on a dying server.
+    a.wait_log("graceful stop", |l| l.contains("initiate graceful stop"));
+    assert!(
+        closed_by_peer(&mut idle),
+        "idle keep-alive connection closed"
+    );
+
+    // The clients reconnect; the Service now sends them to B, which keeps them alive.
+    let mut conn = TcpStream::connect(b.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..2 {
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let res = read_response(&mut conn).unwrap();
+        assert_eq!((res.status, res.header("connection")), (200, None));
+    }
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(5)).code(),
+        Some(0),
+        "{:?}",
+        a.logs()
+    );
 }
 
 #[test]
