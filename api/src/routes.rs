@@ -252,6 +252,27 @@ async fn panicking() {
     panic!("test-panic route");
 }
 
+/// Runs a middleware on every request but the probes, polled by orchestrators many times a
+/// minute (no span exported for them).
+struct UnlessProbe<H>(H);
+
+#[async_trait]
+impl<H: Handler> Handler for UnlessProbe<H> {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        if crate::access_log::is_probe(req.uri().path()) {
+            ctrl.call_next(req, depot, res).await;
+        } else {
+            self.0.handle(req, depot, res, ctrl).await;
+        }
+    }
+}
+
 /// A panic in a handler becomes a 500 (JSON, from the catcher) on its own request; the
 /// panic hook (telemetry) has logged it, the request metrics count the 500.
 #[handler]
@@ -298,7 +319,7 @@ pub fn service(config: &Config, readiness: Readiness, telemetry: &Telemetry) -> 
     let mut service = Service::new(router);
     // Outermost first: the trace context exists before the access log reads its id.
     if let Some(tracing) = telemetry.tracing_middleware() {
-        service = service.hoop(tracing);
+        service = service.hoop(UnlessProbe(tracing));
     }
     service
         .hoop(telemetry.metrics_middleware())

@@ -395,6 +395,47 @@ fn spans_are_flushed_during_shutdown() {
 }
 
 #[test]
+fn probes_export_no_spans() {
+    let receiver = Receiver::start();
+    let endpoint = format!("http://{}", receiver.addr);
+    // Only the shutdown flush delivers: every span is in by the time the process exits.
+    let mut api = Api::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+    ]);
+    let traced = |path: &str| {
+        api.request(&format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\n\
+             traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\
+             Connection: close\r\n\r\n"
+        ))
+    };
+    for path in ["/health", "/ready", "/info"] {
+        assert_eq!(traced(path).status, 200);
+    }
+    api.signal("TERM");
+    assert_eq!(api.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let mut names = Vec::new();
+    while let Ok(request) = receiver.requests.recv_timeout(Duration::from_millis(500)) {
+        names.extend(
+            request
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .flat_map(|s| &s.spans)
+                .map(|s| s.name.clone()),
+        );
+    }
+    assert!(names.contains(&"GET /info".to_owned()), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("/health") || n.contains("/ready")),
+        "{names:?}"
+    );
+}
+
+#[test]
 fn no_exporter_and_no_connection_without_an_endpoint() {
     // The default OTLP port, if we can hold it: a stray exporter would dial it.
     let default = TcpListener::bind("127.0.0.1:4318").ok().map(Receiver::on);
