@@ -51,12 +51,12 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// The OTLP transport. Only `http/protobuf` is built in: gRPC would pull tonic, tower and
+/// prost for a transport no deployment uses; asking for it is a configuration error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OtlpProtocol {
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
-    #[serde(rename = "grpc")]
-    Grpc,
 }
 
 /// OpenTelemetry settings, named after the standard `OTEL_*` variables.
@@ -89,11 +89,8 @@ impl OtelConfig {
             return Some(url.clone());
         }
         let base = self.endpoint.as_deref()?;
-        Some(match self.protocol {
-            // The OTLP spec: the signal path is appended to the base endpoint for HTTP only.
-            OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
-            OtlpProtocol::Grpc => base.to_owned(),
-        })
+        // The OTLP spec: over HTTP, the signal path is appended to the base endpoint.
+        Some(format!("{}/v1/traces", base.trim_end_matches('/')))
     }
 }
 
@@ -582,7 +579,7 @@ mod tests {
             ("DATAPRESS_LOG_FORMAT", "pretty"),
             ("RUST_LOG", "debug,hyper=info"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
             ("OTEL_SERVICE_NAME", "svc"),
         ])
         .unwrap();
@@ -600,11 +597,11 @@ mod tests {
         assert_eq!(config.max_connections, 64);
         assert_eq!(config.log_format, LogFormat::Pretty);
         assert_eq!(config.log_level, "debug,hyper=info");
-        assert_eq!(config.otel.protocol, OtlpProtocol::Grpc);
+        assert_eq!(config.otel.protocol, OtlpProtocol::HttpProtobuf);
         assert_eq!(config.otel.service_name, "svc");
         assert_eq!(
             config.otel.traces_url().as_deref(),
-            Some("http://collector:4318/")
+            Some("http://collector:4318/v1/traces")
         );
         // Every variable of the table is exercised by this test or a neighbour.
         assert_eq!(ENV_VARS.len(), 18);
@@ -626,6 +623,16 @@ mod tests {
             config.otel.traces_url().as_deref(),
             Some("http://t:4318/custom")
         );
+    }
+
+    #[test]
+    fn grpc_is_not_built_in() {
+        let msg = error(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        assert!(msg.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{msg}");
+        assert!(msg.contains("http/protobuf"), "{msg}");
     }
 
     #[test]

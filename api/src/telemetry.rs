@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
 use salvo::otel::Tracing;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat, OtlpProtocol};
+use crate::config::{Config, LogFormat};
 use crate::http_metrics::HttpMetrics;
 
 /// Set once traces are exported, so the per-request trace id lookup costs nothing otherwise.
@@ -163,21 +163,15 @@ fn init_traces(
     url: &str,
     resource: Resource,
 ) -> Result<SdkTracerProvider, TelemetryError> {
-    let exporter = match config.otel.protocol {
-        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(url)
-            .build(),
-        OtlpProtocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(url)
-            .build(),
-    }
-    .map_err(|source| TelemetryError::Exporter {
-        url: url.to_owned(),
-        source,
-    })?;
+    let exporter = SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(url)
+        .build()
+        .map_err(|source| TelemetryError::Exporter {
+            url: url.to_owned(),
+            source,
+        })?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource)
