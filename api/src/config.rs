@@ -33,6 +33,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "DATAPRESS_HEADER_READ_TIMEOUT_SECONDS",
         "header_read_timeout_seconds",
     ),
+    ("DATAPRESS_WRITE_TIMEOUT_SECONDS", "write_timeout_seconds"),
+    ("DATAPRESS_IDLE_TIMEOUT_SECONDS", "idle_timeout_seconds"),
+    ("DATAPRESS_MAX_CONNECTIONS", "max_connections"),
     ("DATAPRESS_LOG_FORMAT", "log_format"),
     ("RUST_LOG", "log_level"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel.endpoint"),
@@ -48,12 +51,12 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// The OTLP transport. Only `http/protobuf` is built in: gRPC would pull tonic, tower and
+/// prost for a transport no deployment uses; asking for it is a configuration error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OtlpProtocol {
     #[serde(rename = "http/protobuf")]
     HttpProtobuf,
-    #[serde(rename = "grpc")]
-    Grpc,
 }
 
 /// OpenTelemetry settings, named after the standard `OTEL_*` variables.
@@ -86,11 +89,8 @@ impl OtelConfig {
             return Some(url.clone());
         }
         let base = self.endpoint.as_deref()?;
-        Some(match self.protocol {
-            // The OTLP spec: the signal path is appended to the base endpoint for HTTP only.
-            OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
-            OtlpProtocol::Grpc => base.to_owned(),
-        })
+        // The OTLP spec: over HTTP, the signal path is appended to the base endpoint.
+        Some(format!("{}/v1/traces", base.trim_end_matches('/')))
     }
 }
 
@@ -106,6 +106,9 @@ pub struct Config {
     pub drain_seconds: u64,
     pub shutdown_timeout_seconds: u64,
     pub header_read_timeout_seconds: u64,
+    pub write_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    pub max_connections: usize,
     pub log_format: LogFormat,
     pub log_level: String,
     pub otel: OtelConfig,
@@ -123,6 +126,10 @@ impl Default for Config {
             drain_seconds: 5,
             shutdown_timeout_seconds: 20,
             header_read_timeout_seconds: 10,
+            write_timeout_seconds: 10,
+            // Longer than NGINX's upstream keep-alive (60 s), so the proxy closes first.
+            idle_timeout_seconds: 75,
+            max_connections: 1024,
             log_format: LogFormat::Json,
             log_level: "info".into(),
             otel: OtelConfig::default(),
@@ -156,40 +163,61 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
-        let vars: HashMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        let mut figment = Figment::new();
-        if let Some(path) = vars.get(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
-            let path = PathBuf::from(path);
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    path,
-                    reason: "no such file".into(),
-                });
-            }
-            figment = figment.merge(Toml::file_exact(&path));
-        }
-        let figment = figment.merge(EnvVars::new(&vars));
+        let figment = layers(vars)?;
         let mut config: Config = figment.extract_lossy().map_err(from_figment)?;
-        config.resolve_password_file(&figment)?;
+        config.resolve_password(&figment)?;
         config.validate(&figment)?;
         Ok(config)
     }
 
-    /// `DB_PASSWORD_FILE` (Docker/Kubernetes secrets convention) wins over `DB_PASSWORD`.
-    fn resolve_password_file(&mut self, figment: &Figment) -> Result<(), ConfigError> {
-        let Some(path) = &self.db_password_file else {
+    /// The public listen address alone (the liveness probe needs nothing else): the other
+    /// keys are neither read nor checked, so a secret file gone unreadable cannot fail it.
+    pub fn load_listen() -> Result<SocketAddr, ConfigError> {
+        let figment = layers(std::env::vars())?;
+        if figment.find_value("listen").is_err() {
+            return Ok(Self::default().listen);
+        }
+        figment.extract_inner_lossy("listen").map_err(from_figment)
+    }
+
+    /// The password comes from the strongest layer that gives one (environment over TOML
+    /// file), as a value or as a file to read (Docker/Kubernetes secrets); one layer giving
+    /// both is ambiguous, and an empty file is a mistake, not "no password".
+    fn resolve_password(&mut self, figment: &Figment) -> Result<(), ConfigError> {
+        let layer = |key: &str| {
+            figment
+                .find_metadata(key)
+                .map_or(0, |m| if m.name == "environment" { 2 } else { 1 })
+        };
+        let (value, file) = (layer("db_password"), layer("db_password_file"));
+        let Some(path) = self.db_password_file.take() else {
             return Ok(());
         };
-        let content = std::fs::read_to_string(path).map_err(|e| ConfigError::Value {
+        if self.db_password.is_some() {
+            if value == file {
+                return Err(ConfigError::Value {
+                    key: "db_password".into(),
+                    origin: origin_of(figment, "db_password"),
+                    reason: "db_password and db_password_file are both set here; keep one".into(),
+                });
+            }
+            if value > file {
+                return Ok(());
+            }
+        }
+        let invalid = |reason: String| ConfigError::Value {
             key: "db_password_file".into(),
             origin: origin_of(figment, "db_password_file"),
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        let value = content.trim_end_matches(['\r', '\n']);
-        self.db_password = (!value.is_empty()).then(|| Secret::new(value));
+            reason,
+        };
+        let content = std::fs::read_to_string(&path)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+        let password = content.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err(invalid(format!("{} is empty", path.display())));
+        }
+        self.db_password = Some(Secret::new(password));
+        self.db_password_file = Some(path);
         Ok(())
     }
 
@@ -203,22 +231,67 @@ impl Config {
             return Err(invalid("log_level", format!("invalid log filter: {e}")));
         }
         for (key, url) in [
-            ("otel.endpoint", &self.otel.endpoint),
-            ("otel.traces_endpoint", &self.otel.traces_endpoint),
+            ("otel.endpoint", self.otel.endpoint.as_deref()),
+            ("otel.traces_endpoint", self.otel.traces_endpoint.as_deref()),
         ] {
-            if let Some(url) = url
-                && !url.starts_with("http://")
-            {
-                return Err(invalid(
-                    key,
-                    format!("`{url}` is not an http:// URL (this build exports OTLP without TLS)"),
-                ));
+            if let Some(url) = url {
+                check_otlp_url(url, key == "otel.endpoint").map_err(|e| invalid(key, e))?;
             }
         }
-        if self.shutdown_timeout_seconds == 0 {
-            return Err(invalid(
+        // The exporter parses the full traces URL (base + `/v1/traces`).
+        if let Some(url) = self.otel.traces_url() {
+            let key = if self.otel.traces_endpoint.is_some() {
+                "otel.traces_endpoint"
+            } else {
+                "otel.endpoint"
+            };
+            check_otlp_url(&url, false).map_err(|e| invalid(key, e))?;
+        }
+        // Upper bounds keep every deadline (`now + timeout`) representable.
+        for (key, value, min, max) in [
+            ("drain_seconds", self.drain_seconds, 0, MAX_SECONDS),
+            (
                 "shutdown_timeout_seconds",
-                "must be at least 1".into(),
+                self.shutdown_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "write_timeout_seconds",
+                self.write_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "idle_timeout_seconds",
+                self.idle_timeout_seconds,
+                1,
+                MAX_SECONDS,
+            ),
+            (
+                "max_connections",
+                self.max_connections as u64,
+                1,
+                MAX_CONNECTIONS,
+            ),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(key, format!("must be between {min} and {max}")));
+            }
+        }
+        if overlap(self.listen, self.metrics_listen) {
+            return Err(invalid(
+                "metrics_listen",
+                format!(
+                    "port {} is already the public port (listen)",
+                    self.listen.port()
+                ),
             ));
         }
         Ok(())
@@ -236,9 +309,82 @@ impl Config {
         Duration::from_secs(self.header_read_timeout_seconds)
     }
 
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_seconds)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_seconds)
+    }
+
     pub fn traces_enabled(&self) -> bool {
         self.otel.traces_url().is_some()
     }
+}
+
+/// Defaults < TOML file (`DATAPRESS_CONFIG`, if set) < the known environment variables.
+fn layers<I, K, V>(vars: I) -> Result<Figment, ConfigError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    let vars: HashMap<String, String> = vars
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let mut figment = Figment::new();
+    if let Some(path) = vars.get(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(ConfigError::File {
+                path,
+                reason: "no such file".into(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(&path));
+    }
+    Ok(figment.merge(EnvVars::new(&vars)))
+}
+
+/// Largest accepted duration setting (one hour).
+const MAX_SECONDS: u64 = 3600;
+const MAX_CONNECTIONS: u64 = 65_536;
+
+/// Two listeners collide on one port when their addresses are equal or one is a wildcard.
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// An OTLP endpoint the exporter will accept: `http://host[:port][/path]`. The value is not
+/// echoed: a URL may carry credentials.
+fn check_otlp_url(url: &str, base: bool) -> Result<(), String> {
+    let uri: salvo::http::uri::Uri = url.parse().map_err(|e| format!("not a valid URL ({e})"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("not an http:// URL (this build exports OTLP without TLS)".into());
+    }
+    let authority = uri.authority().ok_or("no host")?;
+    if authority.host().is_empty() || authority.host() == "[]" {
+        return Err("no host".into());
+    }
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URL; use OTEL_EXPORTER_OTLP_HEADERS".into());
+    }
+    let port = &authority.as_str()[authority.host().len()..];
+    if !port.is_empty()
+        && port
+            .strip_prefix(':')
+            .and_then(|p| p.parse::<u16>().ok())
+            .is_none()
+    {
+        return Err("invalid port".into());
+    }
+    if base && uri.query().is_some() {
+        return Err("a query string cannot be followed by /v1/traces".into());
+    }
+    Ok(())
 }
 
 /// The known environment variables as a figment provider; values stay strings so a
@@ -427,10 +573,13 @@ mod tests {
             ("DATAPRESS_DRAIN_SECONDS", "0"),
             ("DATAPRESS_SHUTDOWN_TIMEOUT_SECONDS", "7"),
             ("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "3"),
+            ("DATAPRESS_WRITE_TIMEOUT_SECONDS", "4"),
+            ("DATAPRESS_IDLE_TIMEOUT_SECONDS", "5"),
+            ("DATAPRESS_MAX_CONNECTIONS", "64"),
             ("DATAPRESS_LOG_FORMAT", "pretty"),
             ("RUST_LOG", "debug,hyper=info"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
             ("OTEL_SERVICE_NAME", "svc"),
         ])
         .unwrap();
@@ -443,16 +592,19 @@ mod tests {
         assert_eq!(config.drain_seconds, 0);
         assert_eq!(config.shutdown_timeout_seconds, 7);
         assert_eq!(config.header_read_timeout_seconds, 3);
+        assert_eq!(config.write_timeout_seconds, 4);
+        assert_eq!(config.idle_timeout_seconds, 5);
+        assert_eq!(config.max_connections, 64);
         assert_eq!(config.log_format, LogFormat::Pretty);
         assert_eq!(config.log_level, "debug,hyper=info");
-        assert_eq!(config.otel.protocol, OtlpProtocol::Grpc);
+        assert_eq!(config.otel.protocol, OtlpProtocol::HttpProtobuf);
         assert_eq!(config.otel.service_name, "svc");
         assert_eq!(
             config.otel.traces_url().as_deref(),
-            Some("http://collector:4318/")
+            Some("http://collector:4318/v1/traces")
         );
         // Every variable of the table is exercised by this test or a neighbour.
-        assert_eq!(ENV_VARS.len(), 15);
+        assert_eq!(ENV_VARS.len(), 18);
     }
 
     #[test]
@@ -471,6 +623,16 @@ mod tests {
             config.otel.traces_url().as_deref(),
             Some("http://t:4318/custom")
         );
+    }
+
+    #[test]
+    fn grpc_is_not_built_in() {
+        let msg = error(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        assert!(msg.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{msg}");
+        assert!(msg.contains("http/protobuf"), "{msg}");
     }
 
     #[test]
@@ -495,15 +657,83 @@ mod tests {
         assert_eq!(config.listen, Config::default().listen);
     }
 
+    /// Every combination of the four password sources: the environment beats the TOML file,
+    /// and one layer may not give both the value and a file.
     #[test]
-    fn password_file_wins_over_password() {
-        let secret = toml_file("from-file-pw\n");
-        let path = secret.path().to_str().unwrap();
-        let config = load(&[("DB_PASSWORD", "from-env"), ("DB_PASSWORD_FILE", path)]).unwrap();
-        assert_eq!(
-            config.db_password.as_ref().map(Secret::expose),
-            Some("from-file-pw")
-        );
+    fn password_sources_every_pair() {
+        let files: Vec<_> = ["toml-file", "env-file"]
+            .iter()
+            .map(|v| toml_file(&format!("{v}\n")))
+            .collect();
+        let (toml_secret, env_secret) = (files[0].path(), files[1].path());
+        // (TOML db_password, TOML db_password_file, DB_PASSWORD, DB_PASSWORD_FILE) → result
+        type Expected = Result<Option<&'static str>, &'static str>;
+        let table: [([bool; 4], Expected); 16] = [
+            ([false, false, false, false], Ok(None)),
+            ([true, false, false, false], Ok(Some("toml-pw"))),
+            ([false, true, false, false], Ok(Some("toml-file"))),
+            ([true, true, false, false], Err("TOML file")),
+            ([false, false, true, false], Ok(Some("env-pw"))),
+            ([true, false, true, false], Ok(Some("env-pw"))),
+            ([false, true, true, false], Ok(Some("env-pw"))),
+            ([true, true, true, false], Ok(Some("env-pw"))),
+            ([false, false, false, true], Ok(Some("env-file"))),
+            ([true, false, false, true], Ok(Some("env-file"))),
+            ([false, true, false, true], Ok(Some("env-file"))),
+            ([true, true, false, true], Ok(Some("env-file"))),
+            ([false, false, true, true], Err("environment variable")),
+            ([true, false, true, true], Err("environment variable")),
+            ([false, true, true, true], Err("environment variable")),
+            ([true, true, true, true], Err("environment variable")),
+        ];
+        for ([toml_pw, toml_file_set, env_pw, env_file], expected) in table {
+            let mut toml = String::new();
+            if toml_pw {
+                toml.push_str("db_password = \"toml-pw\"\n");
+            }
+            if toml_file_set {
+                toml.push_str(&format!("db_password_file = {:?}\n", toml_secret));
+            }
+            let config_file = toml_file(&toml);
+            let mut vars = vec![("DATAPRESS_CONFIG", config_file.path().to_str().unwrap())];
+            if env_pw {
+                vars.push(("DB_PASSWORD", "env-pw"));
+            }
+            if env_file {
+                vars.push(("DB_PASSWORD_FILE", env_secret.to_str().unwrap()));
+            }
+            let case = [toml_pw, toml_file_set, env_pw, env_file];
+            match (load(&vars), expected) {
+                (Ok(config), Ok(want)) => assert_eq!(
+                    config.db_password.as_ref().map(Secret::expose),
+                    want,
+                    "{case:?}"
+                ),
+                (Err(e), Err(origin)) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains(origin) && msg.contains("db_password"),
+                        "{case:?}: {msg}"
+                    );
+                }
+                (got, want) => panic!("{case:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_password_file_is_an_error() {
+        for content in ["", "\n", "\r\n"] {
+            let secret = toml_file(content);
+            let msg = error(&[
+                ("DB_PASSWORD_FILE", secret.path().to_str().unwrap()),
+                ("APP_ENV", "x"),
+            ]);
+            assert!(
+                msg.contains("DB_PASSWORD_FILE") && msg.contains("empty"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]
@@ -558,6 +788,74 @@ mod tests {
     }
 
     #[test]
+    fn values_that_cannot_work_are_refused() {
+        for (vars, key) in [
+            (
+                &[("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "0")][..],
+                "DATAPRESS_HEADER_READ_TIMEOUT_SECONDS",
+            ),
+            (
+                &[("DATAPRESS_WRITE_TIMEOUT_SECONDS", "0")][..],
+                "DATAPRESS_WRITE_TIMEOUT_SECONDS",
+            ),
+            (
+                &[("DATAPRESS_DRAIN_SECONDS", "3601")][..],
+                "DATAPRESS_DRAIN_SECONDS",
+            ),
+            (
+                &[("DATAPRESS_MAX_CONNECTIONS", "0")][..],
+                "DATAPRESS_MAX_CONNECTIONS",
+            ),
+            (
+                &[
+                    ("DATAPRESS_LISTEN", "0.0.0.0:8000"),
+                    ("DATAPRESS_METRICS_LISTEN", "127.0.0.1:8000"),
+                ][..],
+                "DATAPRESS_METRICS_LISTEN",
+            ),
+            (
+                &[("DATAPRESS_METRICS_LISTEN", "0.0.0.0:8000")][..],
+                "DATAPRESS_METRICS_LISTEN",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://:4318")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:65536")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318?a")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://u:pw-s3cret@c:4318")][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c d/v1/traces")][..],
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            ),
+        ] {
+            let msg = error(vars);
+            assert!(msg.contains(key), "{vars:?}: {msg}");
+            assert!(!msg.contains("s3cret"), "{msg}");
+        }
+        // Distinct ports, or port 0 (any free port) twice, are fine.
+        load(&[
+            ("DATAPRESS_LISTEN", "127.0.0.1:0"),
+            ("DATAPRESS_METRICS_LISTEN", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        load(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[::1]:4318/base")]).unwrap();
+    }
+
+    #[test]
     fn unreadable_password_file_is_an_error() {
         let msg = error(&[("DB_PASSWORD_FILE", "/nonexistent/datapress/pw")]);
         assert!(msg.contains("`db_password_file`"), "{msg}");
@@ -594,18 +892,39 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_of_any_type_is_never_echoed_in_errors() {
+        for value in [
+            "918273645",
+            "-918273645",
+            "9182736.45",
+            "true",
+            "[\"hunter2-in-array\"]",
+            "{ inner = \"hunter2-in-table\" }",
+            "\"unterminated-hunter2",
+            "hunter2-bare",
+        ] {
+            let file = toml_file(&format!("env = \"x\"\ndb_password = {value}\n"));
+            let msg = error(&[("DATAPRESS_CONFIG", file.path().to_str().unwrap())]);
+            for needle in ["918273645", "9182736", "hunter2", "true"] {
+                assert!(!msg.contains(needle), "{value} echoed: {msg}");
+            }
+        }
+    }
+
+    #[test]
     fn secrets_never_reach_debug_or_serialised_output() {
         let secret = toml_file("file-secret-value\n");
-        let config = load(&[
+        for var in [
             ("DB_PASSWORD_FILE", secret.path().to_str().unwrap()),
             ("DB_PASSWORD", "env-secret-value"),
-        ])
-        .unwrap();
-        let debug = format!("{config:?}");
-        let json = serde_json::to_string(&config).unwrap();
-        for out in [&debug, &json] {
-            assert!(!out.contains("secret-value"), "{out}");
+        ] {
+            let config = load(&[var]).unwrap();
+            let debug = format!("{config:?}");
+            let json = serde_json::to_string(&config).unwrap();
+            for out in [&debug, &json] {
+                assert!(!out.contains("secret-value"), "{out}");
+            }
+            assert!(json.contains("\"db_password\":\"[redacted]\""), "{json}");
         }
-        assert!(json.contains("\"db_password\":\"[redacted]\""), "{json}");
     }
 }

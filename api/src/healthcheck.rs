@@ -10,7 +10,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthcheckError {
-    #[error("unsupported URL `{0}` (expected http://host:port/path)")]
+    #[error("unsupported URL `{0}` (expected http://host[:port][/path])")]
     BadUrl(String),
     #[error("cannot resolve {0}")]
     Resolve(String),
@@ -37,13 +37,25 @@ fn parse(url: &str) -> Result<Target<'_>, HealthcheckError> {
     let bad = || HealthcheckError::BadUrl(url.to_owned());
     let rest = url.strip_prefix("http://").ok_or_else(bad)?;
     let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-            (host, port.parse().map_err(|_| bad())?)
+    // `[v6]` or `[v6]:port`; otherwise `host` or `host:port`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let end = v6.find(']').ok_or_else(bad)? + 2;
+            match &authority[end..] {
+                "" => (&authority[..end], None),
+                rest => (
+                    &authority[..end],
+                    Some(rest.strip_prefix(':').ok_or_else(bad)?),
+                ),
+            }
         }
-        _ => (authority, 80),
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
     };
-    if host.is_empty() {
+    let port = port.map_or(Ok(80), str::parse).map_err(|_| bad())?;
+    if host.is_empty() || host == "[]" {
         return Err(bad());
     }
     Ok(Target { host, port, path })
@@ -54,10 +66,18 @@ pub fn probe(url: &str) -> Result<u16, HealthcheckError> {
     let deadline = Instant::now() + TIMEOUT;
     let target = parse(url)?;
     let host = target.host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = (host, target.port)
-        .to_socket_addrs()
-        .map_err(|_| HealthcheckError::Resolve(target.host.to_owned()))?
-        .collect();
+    let lookup = {
+        let (host, port) = (host.to_owned(), target.port);
+        move || {
+            (host.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect)
+        }
+    };
+    let addrs = resolve(lookup, deadline).map_err(|e| match e.kind() {
+        std::io::ErrorKind::TimedOut => HealthcheckError::Timeout(TIMEOUT),
+        _ => HealthcheckError::Resolve(target.host.to_owned()),
+    })?;
     let remaining = || {
         deadline
             .checked_duration_since(Instant::now())
@@ -113,6 +133,19 @@ pub fn probe(url: &str) -> Result<u16, HealthcheckError> {
     }
 }
 
+/// Runs the name lookup on its own thread, so a slow resolver counts against the budget
+/// (`getaddrinfo` has no timeout); a lookup still running at the deadline is abandoned.
+fn resolve<F>(lookup: F, deadline: Instant) -> std::io::Result<Vec<SocketAddr>>
+where
+    F: FnOnce() -> std::io::Result<Vec<SocketAddr>> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(lookup()));
+    let left = deadline.saturating_duration_since(Instant::now());
+    rx.recv_timeout(left)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
 /// `HTTP/1.1 200 OK` → 200.
 fn status_code(head: &[u8]) -> Option<u16> {
     let line = head.split(|b| *b == b'\r').next()?;
@@ -136,6 +169,32 @@ mod tests {
         assert_eq!((t.host, t.port, t.path), ("[::1]", 9000, "/metrics"));
         assert!(parse("https://x/").is_err());
         assert!(parse("http://:80/").is_err());
+    }
+
+    #[test]
+    fn a_bracketed_ipv6_host_without_port_gets_port_80() {
+        let t = parse("http://[::1]/health").unwrap();
+        assert_eq!((t.host, t.port, t.path), ("[::1]", 80, "/health"));
+        let t = parse("http://[::1]").unwrap();
+        assert_eq!((t.host, t.port, t.path), ("[::1]", 80, "/"));
+        assert!(parse("http://[::1]:x/").is_err());
+        assert!(parse("http://[::1/").is_err());
+    }
+
+    #[test]
+    fn a_slow_name_lookup_stays_within_the_budget() {
+        let started = Instant::now();
+        let slow = || {
+            std::thread::sleep(Duration::from_secs(3));
+            Ok(vec![])
+        };
+        let result = resolve(slow, started + Duration::from_millis(200));
+        assert!(result.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

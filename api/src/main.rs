@@ -3,6 +3,7 @@
 mod access_log;
 mod cli;
 mod config;
+mod connections;
 mod healthcheck;
 mod http_metrics;
 mod listener;
@@ -53,10 +54,8 @@ fn main() -> ExitCode {
         Command::Healthcheck { url } => {
             let url = match url {
                 Some(url) => url,
-                None => match Config::load() {
-                    Ok(config) => {
-                        format!("http://{}/health", config::local_probe_addr(config.listen))
-                    }
+                None => match Config::load_listen() {
+                    Ok(listen) => format!("http://{}/health", config::local_probe_addr(listen)),
                     Err(e) => return fail(&e, EXIT_CONFIG),
                 },
             };

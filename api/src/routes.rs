@@ -1,9 +1,13 @@
 //! HTTP routes of the public listener: handlers translate HTTP to plain values, the
 //! router and error catcher are declared in `service`.
 
+use std::panic::AssertUnwindSafe;
+
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
+use futures_util::FutureExt;
 use salvo::catcher::Catcher;
+use salvo::http::ResBody;
 use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
 use serde::Serialize;
@@ -242,6 +246,50 @@ async fn json_error(req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) 
     ctrl.skip_rest();
 }
 
+#[cfg(debug_assertions)]
+#[handler]
+async fn panicking() {
+    panic!("test-panic route");
+}
+
+/// Runs a middleware on every request but the probes, polled by orchestrators many times a
+/// minute (no span exported for them).
+struct UnlessProbe<H>(H);
+
+#[async_trait]
+impl<H: Handler> Handler for UnlessProbe<H> {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        if crate::access_log::is_probe(req.uri().path()) {
+            ctrl.call_next(req, depot, res).await;
+        } else {
+            self.0.handle(req, depot, res, ctrl).await;
+        }
+    }
+}
+
+/// A panic in a handler becomes a 500 (JSON, from the catcher) on its own request; the
+/// panic hook (telemetry) has logged it, the request metrics count the 500.
+#[handler]
+async fn catch_panic(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    let next = AssertUnwindSafe(ctrl.call_next(req, depot, res));
+    if next.catch_unwind().await.is_err() {
+        res.status_code(StatusCode::INTERNAL_SERVER_ERROR);
+        res.body = ResBody::None;
+        ctrl.skip_rest();
+    }
+}
+
 /// One route: GET (and HEAD, answered without a body by salvo) on `path`.
 fn get(path: &str, handler: impl Handler) -> Router {
     let handler = handler.arc();
@@ -261,14 +309,22 @@ pub fn service(config: &Config, readiness: Readiness, telemetry: &Telemetry) -> 
         .push(get("health", health))
         .push(get("ready", Ready(readiness.clone())))
         .push(get("info", Info { body: info.into() }));
+    // Integration tests only (tests/http.rs): a route that panics; never in a release build.
+    #[cfg(debug_assertions)]
+    let router = if std::env::var_os("DATAPRESS_TEST_PANIC_ROUTE").is_some() {
+        router.push(get("test-panic", panicking))
+    } else {
+        router
+    };
     let mut service = Service::new(router);
     // Outermost first: the trace context exists before the access log reads its id.
     if let Some(tracing) = telemetry.tracing_middleware() {
-        service = service.hoop(tracing);
+        service = service.hoop(UnlessProbe(tracing));
     }
     service
         .hoop(telemetry.metrics_middleware())
         .hoop(AccessLog::new(config.log_format))
+        .hoop(catch_panic)
         .hoop(CloseWhenDraining(readiness))
         .hoop(reject_body)
         .catcher(json_catcher())

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const REDACTED: &str = "[redacted]";
@@ -42,7 +43,65 @@ impl Serialize for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Accepts a string only; any other type is refused by its kind, never its value (serde's
+/// default error, `found signed int `918273645``, would print the secret).
+struct SecretVisitor;
+
+impl SecretVisitor {
+    fn refuse<E: de::Error>(&self, kind: &'static str) -> Result<Secret, E> {
+        Err(E::invalid_type(Unexpected::Other(kind), self))
+    }
+}
+
+impl Visitor<'_> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
+        Ok(Secret::new(v))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Secret, E> {
+        Ok(Secret(v))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Secret, E> {
+        self.refuse("a boolean (value not shown)")
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Secret, E> {
+        self.refuse("a number (value not shown)")
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Secret, E> {
+        self.refuse("a number (value not shown)")
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Secret, E> {
+        self.refuse("a number (value not shown)")
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Secret, E> {
+        self.refuse("a number (value not shown)")
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Secret, E> {
+        self.refuse("a number (value not shown)")
+    }
+
+    fn visit_char<E: de::Error>(self, v: char) -> Result<Secret, E> {
+        Ok(Secret(v.into()))
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+        self.refuse("bytes (value not shown)")
     }
 }
 
@@ -66,5 +125,22 @@ mod tests {
     fn deserialises_from_a_plain_string() {
         let secret: Secret = serde_json::from_str("\"abc\"").unwrap();
         assert_eq!(secret.expose(), "abc");
+    }
+
+    #[test]
+    fn other_types_are_refused_without_their_value() {
+        for json in [
+            "918273645",
+            "-918273645",
+            "9182736.45",
+            "true",
+            "[\"918273645\"]",
+        ] {
+            let err = serde_json::from_str::<Secret>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("918273645") && !err.contains("true"), "{err}");
+            assert!(err.contains("expected a string"), "{err}");
+        }
     }
 }

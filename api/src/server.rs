@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::conn::{Acceptor, TcpListener};
-use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::connections::Connections;
 use crate::readiness::Readiness;
 use crate::{listener, log_sink, routes, telemetry};
 
@@ -39,8 +40,10 @@ pub enum ServeError {
     Telemetry(telemetry::TelemetryError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
-    #[error("shutdown forced by a second signal")]
-    Forced,
+    #[error("shutdown forced by a second signal: {cut} connection(s) cut")]
+    Forced { cut: usize },
+    #[error("shutdown deadline ({seconds} s) passed: {cut} connection(s) cut")]
+    DeadlineMissed { seconds: u64, cut: usize },
 }
 
 /// Runs the service until a shutdown signal; one worker thread per CPU this process
@@ -80,11 +83,19 @@ async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpAcceptor, ServeE
         })
 }
 
-fn server<A: Acceptor + Send>(acceptor: A, config: &Config) -> Server<A> {
-    let fuse = FuseConfig::default().with_http1_header_timeout(config.header_read_timeout());
-    let mut server = Server::new(acceptor).fuse_config(fuse);
+fn server<A: Acceptor + Send>(acceptor: A, connections: &Connections) -> Server<A> {
+    let mut server = Server::new(acceptor)
+        .fuse_policy(connections.clone())
+        .max_connections(connections.max());
     server.http1_mut().max_buf_size(MAX_REQUEST_HEAD);
     server
+}
+
+/// How the graceful stop ended.
+enum Stop {
+    Drained,
+    Deadline,
+    Signal,
 }
 
 async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
@@ -92,17 +103,19 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
     let mut signals = Signals::new()?;
     let readiness = Readiness::new();
 
+    let connections = Connections::new(&config);
     let (acceptor, closer) = listener::closable(bind("DATAPRESS_LISTEN", config.listen).await?);
-    let public = server(acceptor, &config);
+    let public = server(acceptor, &connections);
     let public_handle = public.handle();
     let metrics = server(
         bind("DATAPRESS_METRICS_LISTEN", config.metrics_listen).await?,
-        &config,
+        &connections,
     );
     let metrics_handle = metrics.handle();
-    let metrics_task = tokio::spawn(metrics.serve(crate::metrics::service(telemetry.registry())));
-    let public_task =
-        tokio::spawn(public.serve(routes::service(&config, readiness.clone(), &telemetry)));
+    let mut tasks = [
+        tokio::spawn(public.serve(routes::service(&config, readiness.clone(), &telemetry))),
+        tokio::spawn(metrics.serve(crate::metrics::service(telemetry.registry()))),
+    ];
 
     readiness.set_ready();
     tracing::info!(
@@ -122,13 +135,12 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
         drain_seconds = config.drain_seconds,
         "shutdown: not ready, draining"
     );
-    let mut forced = tokio::select! {
-        () = tokio::time::sleep(config.drain_delay()) => false,
-        () = signals.recv() => true,
-    };
-
     let handles = [public_handle, metrics_handle];
-    if !forced {
+    let drain_over = tokio::select! {
+        () = tokio::time::sleep(config.drain_delay()) => true,
+        () = signals.recv() => false,
+    };
+    let outcome = if drain_over {
         tracing::info!(
             timeout_seconds = config.shutdown_timeout_seconds,
             "shutdown: stopping listeners, finishing in-flight requests"
@@ -136,15 +148,33 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
         if !closer.close(LISTENER_CLOSE_TIMEOUT).await {
             tracing::warn!("shutdown: listener did not close in time");
         }
-        stop(&handles, |h| h.stop_graceful(config.shutdown_timeout()));
+        // The deadline is kept here, not by salvo, to know what it cuts.
+        stop(&handles, |h| h.stop_graceful(None));
         tokio::select! {
-            _ = async { let _ = tokio::join!(public_task, metrics_task); } => {}
-            () = signals.recv() => forced = true,
+            done = wait_servers(&mut tasks, config.shutdown_timeout()) => {
+                if done { Stop::Drained } else { Stop::Deadline }
+            }
+            () = signals.recv() => Stop::Signal,
         }
+    } else {
+        Stop::Signal
+    };
+    let cut = connections.open();
+    match outcome {
+        Stop::Drained => {}
+        Stop::Deadline => tracing::warn!(
+            timeout_seconds = config.shutdown_timeout_seconds,
+            connections_cut = cut,
+            "shutdown: deadline passed, cutting the connections still open"
+        ),
+        Stop::Signal => tracing::warn!(
+            connections_cut = cut,
+            "shutdown: second signal, cutting the connections still open"
+        ),
     }
-    if forced {
-        tracing::warn!("shutdown: second signal, stopping now");
+    if !matches!(outcome, Stop::Drained) {
         stop(&handles, ServerHandle::stop_forceful);
+        wait_servers(&mut tasks, LISTENER_CLOSE_TIMEOUT).await;
     }
 
     let flushed = tokio::time::timeout(
@@ -155,12 +185,30 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
     if flushed.is_err() {
         tracing::warn!("shutdown: telemetry flush timed out");
     }
-    tracing::info!("shutdown: complete");
-    if forced {
-        Err(ServeError::Forced)
-    } else {
-        Ok(())
+    match outcome {
+        Stop::Drained => {
+            tracing::info!("shutdown: complete");
+            Ok(())
+        }
+        Stop::Deadline => Err(ServeError::DeadlineMissed {
+            seconds: config.shutdown_timeout_seconds,
+            cut,
+        }),
+        Stop::Signal => Err(ServeError::Forced { cut }),
     }
+}
+
+/// Waits for the servers to return, at most `limit`; `false` if one still runs.
+async fn wait_servers(tasks: &mut [JoinHandle<()>], limit: Duration) -> bool {
+    let all = async {
+        for task in tasks.iter_mut() {
+            // A handle that already returned must not be polled again.
+            if !task.is_finished() {
+                let _ = task.await;
+            }
+        }
+    };
+    tokio::time::timeout(limit, all).await.is_ok()
 }
 
 fn stop(handles: &[ServerHandle], f: impl Fn(&ServerHandle)) {

@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
 use salvo::otel::Tracing;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat, OtlpProtocol};
+use crate::config::{Config, LogFormat};
 use crate::http_metrics::HttpMetrics;
 
 /// Set once traces are exported, so the per-request trace id lookup costs nothing otherwise.
@@ -105,6 +105,17 @@ fn init_logs(config: &Config) {
             .init(),
         LogFormat::Pretty => builder.pretty().init(),
     }
+    // A panic is one ERROR event (with the request's fields) instead of text on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let location = info.location().map(ToString::to_string);
+        tracing::error!(panic = message, location, "panic");
+    }));
 }
 
 /// `service.name` from config (`OTEL_SERVICE_NAME`), plus `OTEL_RESOURCE_ATTRIBUTES`,
@@ -152,21 +163,15 @@ fn init_traces(
     url: &str,
     resource: Resource,
 ) -> Result<SdkTracerProvider, TelemetryError> {
-    let exporter = match config.otel.protocol {
-        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(url)
-            .build(),
-        OtlpProtocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(url)
-            .build(),
-    }
-    .map_err(|source| TelemetryError::Exporter {
-        url: url.to_owned(),
-        source,
-    })?;
+    let exporter = SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(url)
+        .build()
+        .map_err(|source| TelemetryError::Exporter {
+            url: url.to_owned(),
+            source,
+        })?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource)

@@ -180,17 +180,27 @@ fn probes_log_at_debug_only() {
 fn malformed_requests_are_refused_and_others_still_served() {
     let api = Api::start(&[]);
     // Garbage instead of a request line.
+    // hyper answers these itself, before any handler: empty bodies, as the README says.
+    let empty = |res: &common::Response| {
+        assert!(res.body.is_empty(), "{res:?}");
+        assert_eq!(res.header("content-length"), Some("0"));
+    };
     let res = request(api.addr, b"\x16\x03\x01 not http at all\r\n\r\n").unwrap();
     assert_eq!(res.status, 400);
     assert_eq!(res.header("connection"), Some("close"));
+    empty(&res);
     // A header line without a colon.
     let res = request(api.addr, b"GET / HTTP/1.1\r\nHost t\r\n\r\n").unwrap();
     assert_eq!(res.status, 400);
+    empty(&res);
     // Oversized headers: 431 or a closed connection, never a hang.
     let big = "x".repeat(64 * 1024);
     let raw = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\n\r\n");
     match request(api.addr, raw.as_bytes()) {
-        Ok(res) => assert_eq!(res.status, 431),
+        Ok(res) => {
+            assert_eq!(res.status, 431);
+            empty(&res);
+        }
         Err(e) => assert!(
             matches!(
                 e.kind(),
@@ -283,4 +293,126 @@ fn read_response_helper_handles_keep_alive() {
             .unwrap();
         assert_eq!(read_response(&mut conn).unwrap().status, 200);
     }
+}
+
+#[test]
+fn a_panicking_handler_answers_500_json_is_logged_counted_and_the_server_keeps_serving() {
+    let api = Api::start(&[("DATAPRESS_TEST_PANIC_ROUTE", "1")]);
+    let res = api.request(
+        "GET /test-panic HTTP/1.1\r\nHost: t\r\nX-Request-Id: panic-1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(res.status, 500);
+    assert_json(&res);
+    assert_eq!(res.json()["error"], "internal_server_error");
+    assert_eq!(api.get("/health").status, 200, "still serving");
+
+    api.wait_log("for the panic", |l| l.contains("test-panic route"));
+    let logs = api.json_logs();
+    let panic = logs
+        .iter()
+        .find(|l| l["message"] == "panic")
+        .unwrap_or_else(|| panic!("{logs:?}"));
+    assert_eq!(panic["level"], "ERROR");
+    assert_eq!(panic["span"]["request_id"], "panic-1");
+    assert!(
+        panic["panic"]
+            .as_str()
+            .unwrap()
+            .contains("test-panic route")
+    );
+    api.wait_log("for the access line", |l| {
+        l.contains("\"message\":\"request\"") && l.contains("panic-1")
+    });
+    let metrics = get(api.metrics_addr, "/metrics").text();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("http_server_request_duration_seconds_count")
+                && l.contains("http_route=\"/test-panic\"")
+                && l.contains("http_response_status_code=\"500\"")
+                && l.ends_with(" 1")
+        ),
+        "{metrics}"
+    );
+}
+
+/// Sockets the process holds open (listeners and client connections).
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+#[test]
+fn a_flood_of_idle_connections_and_slow_readers_is_bounded() {
+    const MAX: usize = 16;
+    let api = Api::start(&[
+        ("DATAPRESS_MAX_CONNECTIONS", "16"),
+        ("DATAPRESS_HEADER_READ_TIMEOUT_SECONDS", "1"),
+        ("DATAPRESS_WRITE_TIMEOUT_SECONDS", "1"),
+        ("DATAPRESS_IDLE_TIMEOUT_SECONDS", "2"),
+        // The flood's 404s echo 8 KiB paths: not worth logging here.
+        ("RUST_LOG", "warn"),
+    ]);
+    let baseline = open_sockets(api.child.id());
+
+    // Slow readers: pipelined requests for large answers (the 404 echoes an 8 KiB path),
+    // never read, so the server's writes stall once the socket buffers (≈ 3 MiB on the
+    // loopback) are full, and it stops reading. Each reports how its sending ended.
+    let request = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "x".repeat(8 * 1024));
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let mut conn = TcpStream::connect(api.addr).unwrap();
+            conn.set_write_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let request = request.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    conn.write_all(request.as_bytes())?;
+                }
+                Ok::<_, std::io::Error>(conn)
+            })
+        })
+        .collect();
+    // Idle connections, four times the limit: they never send a byte.
+    let idle: Vec<TcpStream> = (0..4 * MAX)
+        .map(|_| TcpStream::connect(api.addr).unwrap())
+        .collect();
+
+    // The server holds at most MAX client connections; the rest wait in the backlog.
+    let mut peak = 0;
+    let flood = Instant::now();
+    while flood.elapsed() < Duration::from_millis(1500) {
+        peak = peak.max(open_sockets(api.child.id()) - baseline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(peak <= MAX, "{peak} connections held, limit {MAX}");
+    assert!(peak >= MAX / 2, "the flood reached the server: {peak}");
+
+    // Probes are still answered: timeouts free the slots the flood holds.
+    let started = Instant::now();
+    let res = common::try_get(api.addr, "/health").expect("health under the flood");
+    assert_eq!(res.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A slow reader is cut (reset) once the server's writes to it stall, well before its
+    // own writes would time out.
+    for sending in slow {
+        let end = sending.join().unwrap();
+        let kind = end.as_ref().err().map(std::io::Error::kind);
+        assert!(
+            matches!(
+                kind,
+                Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+            ),
+            "slow reader not cut: {end:?}"
+        );
+    }
+    drop(idle);
+    assert_eq!(api.get("/health").status, 200);
 }
