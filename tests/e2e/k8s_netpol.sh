@@ -13,7 +13,9 @@ export KUBECONFIG=${KUBECONFIG:-$KUBECONFIG_ADMIN}
 k() { "$DP_ROOT/hack/tools/kubectl" "$@"; }
 NODEPORT=${E2E_NODEPORT:-30080}
 MONITORING_LABEL=datapress.io/monitoring=true # the label the datapress-api policy admits on 9000
-OUTSIDER=datapress-e2e-outsider MONITORING=datapress-e2e-monitoring BYSTANDER=netpol-bystander
+# Names of this run only: a previous run's namespaces may still be terminating.
+run=$(date +%s)-$$
+OUTSIDER=netpol-outsider-$run MONITORING=netpol-monitoring-$run BYSTANDER=netpol-bystander-$run
 
 # --- Which enforcer? Found, never assumed.
 project=0
@@ -23,7 +25,7 @@ if ((project)); then
   if ! netpol_enforcer_running; then
     why="its process is not running"
     if pid_alive kube-router; then why="its chains are not hooked into INPUT/FORWARD/OUTPUT"; fi
-    die "NetworkPolicies NOT ENFORCED on the project's cluster: kube-router $why (log: $CLUSTER_DIR/logs/kube-router.log)"
+    die "NetworkPolicies NOT ENFORCED on the project's cluster: kube-router: $why (log: $CLUSTER_DIR/logs/kube-router.log)"
   fi
   enforcer="kube-router $(cat "$K8S_BIN/kube-router.version") (host process $(proc_pid kube-router), chains KUBE-ROUTER-* hooked)"
 elif [[ -n ${E2E_NETPOL_ENFORCER:-} ]]; then
@@ -53,6 +55,7 @@ metadata: {name: $1, labels: {app.kubernetes.io/name: netpol-e2e}}
 spec:
   automountServiceAccountToken: false
   enableServiceLinks: false
+  terminationGracePeriodSeconds: 1
   securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: {type: RuntimeDefault}}
   containers:
     - name: client
