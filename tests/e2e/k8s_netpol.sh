@@ -4,11 +4,17 @@
 # drops everything fails too. On the project's cluster the enforcer (kube-router) must run:
 # "not enforced" is a failure. On a KUBECONFIG cluster without a known enforcer: SKIPPED (77),
 # before any check.
+# `k8s_netpol.sh --enforcer` only names the enforcer (exit 0), or prints why there is none
+# (exit 3), so that a suite can skip from its own preconditions; "not enforced" on the
+# project's cluster still fails (exit 1).
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 # shellcheck source=hack/cluster/env.sh
 . "$DP_ROOT/hack/cluster/env.sh"
-NS=$1 IMAGE=$2
+enforcer_only=0
+[[ ${1:-} == --enforcer ]] && { enforcer_only=1; shift; }
+((enforcer_only)) || (($# == 2)) || die "usage: $0 NAMESPACE API_IMAGE | $0 --enforcer"
+NS=${1:-} IMAGE=${2:-}
 export KUBECONFIG=${KUBECONFIG:-$KUBECONFIG_ADMIN}
 k() { "$DP_ROOT/hack/tools/kubectl" "$@"; }
 NODEPORT=${E2E_NODEPORT:-30080}
@@ -33,9 +39,14 @@ elif [[ -n ${E2E_NETPOL_ENFORCER:-} ]]; then
 else
   enforcer=$(k get pods -A --field-selector=status.phase=Running -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' |
     grep -m1 -oE '^(kube-router|calico-node|cilium|antrea-agent|kube-network-policies)' || true)
-  [[ -n $enforcer ]] || skip "NetworkPolicies: no enforcer in the cluster of $KUBECONFIG (no kube-router, calico-node, cilium, antrea-agent or kube-network-policies pod Running); declare one with E2E_NETPOL_ENFORCER"
+  if [[ -z $enforcer ]]; then
+    none="NetworkPolicies: no enforcer in the cluster of $KUBECONFIG (no kube-router, calico-node, cilium, antrea-agent or kube-network-policies pod Running); declare one with E2E_NETPOL_ENFORCER"
+    if ((enforcer_only)); then echo "$none"; exit 3; fi
+    skip "$none"
+  fi
   enforcer="$enforcer (pod Running)"
 fi
+if ((enforcer_only)); then echo "$enforcer"; exit 0; fi
 # Pod-to-node traffic (the kubelet, the API server behind its Service) is implementation-defined for
 # NetworkPolicy: judged where the enforcer is known to filter it (kube-router does, in its INPUT chain).
 node_egress=${E2E_NETPOL_NODE_EGRESS:-$project}
