@@ -31,7 +31,7 @@ if pid_alive containerd; then
   sleep 1
   for t in $(ctr_k8s tasks ls -q 2>/dev/null); do ctr_k8s tasks delete -f "$t" >/dev/null 2>&1 || true; done
 fi
-for p in kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop_proc "$p"; done
+for p in kube-router kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop_proc "$p"; done
 
 # Firewall: kube-proxy's own chains, then the rules we tagged.
 if [[ -x $K8S_BIN/kube-proxy ]]; then
@@ -45,6 +45,18 @@ del_rules() {
     while read -r rule; do eval "$ipt -t $table $rule" || true; done
 }
 del_rules filter -F -- "--comment $FW_TAG"
+# kube-router's NetworkPolicy chains and ipsets, by their names (it removes nothing when it stops, and
+# v2.1.0's --cleanup-config skips them): the jumps from the built-in chains, then its own chains.
+del_rules filter -E -- "^-A (INPUT|FORWARD|OUTPUT) .*-j KUBE-ROUTER-(INPUT|FORWARD|OUTPUT)( |$)"
+mapfile -t kr_chains < <(iptables -t filter -S 2>/dev/null | sed -n 's/^-N \(KUBE-ROUTER-\|KUBE-NWPLCY-\|KUBE-POD-FW-\)/\1/p')
+for c in "${kr_chains[@]}"; do iptables -t filter -F "$c"; done
+for c in "${kr_chains[@]}"; do iptables -t filter -X "$c" || warn "cannot remove chain $c"; done
+if command -v ipset >/dev/null; then
+  # TMP- sets are its atomic-swap buffers (TMP- and 16 base32 characters).
+  for set in $(ipset list -n | grep -E '^(KUBE-SRC-|KUBE-DST-|TMP-[A-Z2-7]{16}$)' || true); do
+    ipset destroy "$set" || warn "cannot destroy ipset $set"
+  done
+fi
 # The kubelet's own chains (kube-proxy --cleanup leaves them): IPv4 and IPv6.
 for v in "" -6; do
   ipt=iptables; [[ $v ]] && ipt=ip6tables

@@ -46,3 +46,12 @@ proc_pid() {
 pid_alive() { proc_pid "$1" >/dev/null; }
 # The project's test cluster is up: its API server and kubelet run and /readyz answers.
 cluster_ready() { pid_alive kube-apiserver && pid_alive kubelet && kc get --raw /readyz >/dev/null 2>&1; }
+# kube-router (NetworkPolicy controller) runs and its chains are hooked into INPUT, FORWARD, OUTPUT.
+netpol_enforcer_running() {
+  local c rules
+  pid_alive kube-router || return 1
+  rules=$(iptables -t filter -S) || return 1
+  for c in INPUT FORWARD OUTPUT; do
+    grep -qE -- "^-A $c .*-j KUBE-ROUTER-$c( |\$)" <<<"$rules" || return 1
+  done
+}

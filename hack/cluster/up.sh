@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a real single-node Kubernetes (K8S_VERSION) as host processes: etcd, the control
-# plane, kubelet and kube-proxy built from upstream sources, Debian's containerd/runc/CNI.
+# plane, kubelet, kube-proxy and kube-router's NetworkPolicy controller built from upstream
+# sources, Debian's containerd/runc/CNI.
 # Idempotent: a running cluster is left as is; prints the admin kubeconfig's path.
 set -euo pipefail
 # shellcheck source=hack/cluster/env.sh
@@ -25,7 +26,7 @@ PAUSE_IMAGE=registry.k8s.io/pause:$PAUSE_VER
 COREDNS_IMAGE=registry.k8s.io/coredns/coredns:$COREDNS_VER
 
 # --- Host packages and settings
-ensure_apt containerd runc containernetworking-plugins iptables conntrack libcap2-bin iproute2 curl
+ensure_apt containerd runc containernetworking-plugins iptables ipset conntrack libcap2-bin iproute2 curl
 mkdir -p "$CLUSTER_DIR"/{pids,logs,config,kubeconfig,pki,cni/net.d,images} "$CLUSTER_RUN"
 NODE_IP=$(node_ip)
 log "node $NODE_NAME on $NODE_IP (state: $CLUSTER_DIR)"
@@ -209,6 +210,11 @@ if [[ ! -f $KCFG/kube-proxy.conf ]]; then
     --client-name system:kube-proxy >"$KCFG/kube-proxy.conf.tmp" 2>>"$CLUSTER_DIR/logs/kubeadm-kubeconfig.log"
   mv "$KCFG/kube-proxy.conf.tmp" "$KCFG/kube-proxy.conf"
 fi
+if [[ ! -f $KCFG/kube-router.conf ]]; then
+  "${KUBEADM[@]}" kubeconfig user --config "$CLUSTER_DIR/config/kubeadm.yaml" \
+    --client-name kube-router >"$KCFG/kube-router.conf.tmp" 2>>"$CLUSTER_DIR/logs/kubeadm-kubeconfig.log"
+  mv "$KCFG/kube-router.conf.tmp" "$KCFG/kube-router.conf"
+fi
 chmod 600 "$KCFG"/*.conf
 
 # --- etcd
@@ -310,6 +316,35 @@ start_proc kube-proxy "$K8S_BIN/kube-proxy" --config "$CLUSTER_DIR/config/kube-p
 # --- Node Ready, then CoreDNS (kubeadm's addon manifests for this version)
 wait_for "node $NODE_NAME Ready" 180 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
 wait_for "kube-proxy /healthz" 60 curl -fsS http://127.0.0.1:10256/healthz
+
+# --- NetworkPolicies: kube-router with only its firewall (iptables + ipset), as k3s embeds it.
+# A host process like kube-proxy: it drives the host's own iptables and ipset binaries.
+kc apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: datapress:kube-router }
+rules:
+  - apiGroups: [""]
+    resources: [namespaces, pods, services, nodes, endpoints]
+    verbs: [get, list, watch]
+  - apiGroups: [networking.k8s.io]
+    resources: [networkpolicies]
+    verbs: [get, list, watch]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: datapress:kube-router }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: datapress:kube-router }
+subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: kube-router }]
+EOF
+start_proc kube-router "$K8S_BIN/kube-router" --kubeconfig "$KCFG/kube-router.conf" \
+  --hostname-override "$NODE_NAME" --run-firewall=true --run-router=false --run-service-proxy=false \
+  --run-loadbalancer=false --enable-cni=false --enable-ipv4=true --enable-ipv6=false \
+  --service-cluster-ip-range "$SERVICE_CIDR" --health-port 0 --metrics-port 0
+wait_for "kube-router NetworkPolicy chains" 60 netpol_enforcer_running
 if ! kc -n kube-system get deployment coredns >/dev/null 2>&1; then
   log "installing CoreDNS $COREDNS_VER (kubeadm init phase addon coredns)"
   "${KUBEADM[@]}" init phase addon coredns --config "$CLUSTER_DIR/config/kubeadm.yaml" \
@@ -317,7 +352,9 @@ if ! kc -n kube-system get deployment coredns >/dev/null 2>&1; then
 fi
 wait_for "CoreDNS available" 180 kc -n kube-system wait --for=condition=Available deployment/coredns --timeout=1s
 
-for p in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do need_alive "$p"; done
+for p in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kube-router; do
+  need_alive "$p"
+done
 log "cluster ready in $((SECONDS - t_start))s ($((SECONDS - t_built))s after the binaries were ready)"
 log "kubeconfig: $KUBECONFIG_ADMIN"
 echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
