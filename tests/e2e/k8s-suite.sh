@@ -4,7 +4,14 @@
 # started is stopped here afterwards. With KUBECONFIG set, uses that cluster and leaves it be.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
-if [[ -n ${KUBECONFIG:-} ]]; then exec "$DP_ROOT/tests/e2e/k8s.sh"; fi
+if [[ -n ${KUBECONFIG:-} ]]; then
+  # A supplied cluster must enforce NetworkPolicies, or isolation cannot be proven there.
+  rc=0 why=$("$DP_ROOT/tests/e2e/k8s_netpol.sh" --enforcer 2>&1) || rc=$?
+  ((rc != 3)) || skip "e2e-k8s: $(tail -n1 <<<"$why") (set E2E_NETPOL_ENFORCER if it has one)"
+  ((rc == 0)) || die "e2e-k8s: cannot tell which NetworkPolicy enforcer runs: $why"
+  checks_started
+  exec "$DP_ROOT/tests/e2e/k8s.sh"
+fi
 
 # shellcheck source=hack/cluster/env.sh
 . "$DP_ROOT/hack/cluster/env.sh"
