@@ -101,25 +101,18 @@ rev_api() { echo "api:$VERSION+$1"; }
 rev_page() { echo "page:$1"; }
 
 # --- the cases
-case_api-rollout() {
-  local old; mapfile -t old < <(pods_of "$API_SEL")
-  mark "set image api $ROLL_TAG"
-  kn set image "deployment/$API" "api=$API:$ROLL_TAG" >&2
-  rollout "$API"
+# A rollout of DEPLOYMENT's CONTAINER to the rollout build; the page must then show PAGE_REV.
+rollout_case() { # rollout_case DEPLOYMENT SELECTOR CONTAINER PAGE_REV
+  local old; mapfile -t old < <(pods_of "$2")
+  mark "set image $3 $ROLL_TAG"
+  kn set image "deployment/$1" "$3=$1:$ROLL_TAG" >&2
+  rollout "$1"
   wait_gone "${old[@]}"
   end_case
-  report --expect-revisions "$(rev_api "$ROLL_REV"),$(rev_page "$REV")" --after-mark "old pods gone"
+  report --expect-revisions "$(rev_api "$ROLL_REV"),$(rev_page "$4")" --after-mark "old pods gone"
 }
-
-case_front-rollout() {
-  local old; mapfile -t old < <(pods_of "$FRONT_SEL")
-  mark "set image front $ROLL_TAG"
-  kn set image "deployment/$FRONT" "front=$FRONT:$ROLL_TAG" >&2
-  rollout "$FRONT"
-  wait_gone "${old[@]}"
-  end_case
-  report --expect-revisions "$(rev_api "$ROLL_REV"),$(rev_page "$ROLL_REV")" --after-mark "old pods gone"
-}
+case_api-rollout() { rollout_case "$API" "$API_SEL" api "$REV"; }
+case_front-rollout() { rollout_case "$FRONT" "$FRONT_SEL" front "$ROLL_REV"; }
 
 # A ConfigMap change through kustomize: a new hashed name, so the API pods roll.
 config_overlay() { # config_overlay BANNER: a kustomization on top of recette, at the rollout tag
