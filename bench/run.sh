@@ -70,10 +70,12 @@ front_api_port=$(free_port)
 front_nginx_conf "$work/nginx.conf" "$front_port" "$work/upstream.d" "$work/site" "$work/run"
 sed -i 's/^worker_processes auto;$/worker_processes 1;/' "$work/nginx.conf"
 grep -q '^worker_processes 1;$' "$work/nginx.conf" || die "front nginx.conf: no 'worker_processes auto;' line to pin"
-sed "s/server datapress-api:80;/server 127.0.0.1:$front_api_port;/" \
+sed "s/server datapress-api:80\b/server 127.0.0.1:$front_api_port/" \
   "$DP_ROOT/front/nginx/upstream.d/kubernetes.conf.example" >"$work/upstream.d/api.conf"
-grep -q "server 127.0.0.1:$front_api_port;" "$work/upstream.d/api.conf" ||
-  die "front/nginx/upstream.d/kubernetes.conf.example no longer names datapress-api:80"
+if ! grep -q "server 127.0.0.1:$front_api_port\b" "$work/upstream.d/api.conf" ||
+  grep -q 'datapress-api:' "$work/upstream.d/api.conf"; then
+  die "front/nginx/upstream.d/kubernetes.conf.example: its 'server datapress-api:80' lines changed shape"
+fi
 /usr/sbin/nginx -t -q -e stderr -c "$work/nginx.conf"
 args+=(--front-conf "$work/nginx.conf" --front-port "$front_port" --front-api-port "$front_api_port")
 
