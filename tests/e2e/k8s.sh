@@ -41,13 +41,15 @@ fail() { printf '\033[1;31mFAIL: %s\033[0m\n' "$*" >&2; exit 1; }
 ok() { printf '\033[1;32mok\033[0m   %s\n' "$*" >&2; }
 
 # --- 1. images: the offline-built ones, and the next version for the rollout cases
+# Into every node: `kind load` on a kind cluster (context kind-NAME), else the project's cluster.
 load_images() {
-  local loader=${E2E_IMAGE_LOADER:-auto}
+  local loader=${E2E_IMAGE_LOADER:-auto} ctx
+  ctx=$(k config current-context)
   if [[ $loader == auto ]]; then
-    if command -v kind >/dev/null && [[ $(k config current-context) == kind-* ]]; then loader=kind; else loader=project; fi
+    if [[ $ctx == kind-* ]]; then loader=kind; else loader=project; fi
   fi
   case $loader in
-    kind) local name; name=$(k config current-context); kind load docker-image --name "${name#kind-}" "$@" ;;
+    kind) "$DP_ROOT/hack/tools/kind" load docker-image --name "${ctx#kind-}" "$@" ;;
     project) "$DP_ROOT/hack/cluster/load-images.sh" "$@" ;;
     none) log "images expected to be in the cluster already: $*" ;;
     *) die "unknown E2E_IMAGE_LOADER=$loader (auto, kind, project, none)" ;;
