@@ -85,6 +85,7 @@ ready=$(k -n "$NS" get pods -l app.kubernetes.io/name=datapress-api \
 probe=$(k -n "$NS" get deployment datapress-api -o jsonpath='{.spec.template.spec.containers[0].readinessProbe.httpGet.path}')
 [[ $probe == /ready ]] || fail "API readiness probe is $probe, not /ready"
 ok "2 API pods Ready on /ready"
+"$DP_ROOT/tests/e2e/k8s_spread.sh" "$NS" datapress-api datapress-front || fail "replicas are not spread over the nodes"
 
 wait_http "$BASE/healthz" 60 || fail "front NodePort $NODEPORT does not answer on 127.0.0.1"
 ok "front answers on NodePort $NODEPORT at 127.0.0.1"
