@@ -12,7 +12,7 @@ images=$("$DP_ROOT/hack/kind/build-images.sh")
 NODE_BINS=(kubeadm kubelet kubectl crictl)
 sums=()
 for b in "${NODE_BINS[@]}"; do sums+=("$K8S_BIN/$b"); done
-key=$(content_key "$0" "$base" "$images" "${sums[@]}")
+key=$(content_key "$0" "$base" "$(basename "$images")" "${sums[@]}")
 tag="datapress-kind-node:v$K8S_VER-$key"
 if docker image inspect "$tag" >/dev/null 2>&1; then echo "$tag"; exit 0; fi
 

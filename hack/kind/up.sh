@@ -44,13 +44,15 @@ fi
 
 # Host state that the nodes and their engine change, put back by cluster-down-3, recorded once
 # before the first node starts: global kernel settings (the kubelet's; systemd as PID 1 raises
-# fs.file-max), /lib/modules (kind bind-mounts it), and what podman leaves after its last
-# container (netavark's chains, the /run/netns mount, its cgroups).
+# fs.file-max), forwarding (the engine turns it on for its network, IPv6 included),
+# /lib/modules (kind bind-mounts it), and what podman leaves after its last container
+# (netavark's chains, the /run/netns mount, its cgroups).
 present() { if eval "$2"; then echo "$1 present"; else echo "$1 absent"; fi; }
 if [[ ! -f $KIND_DIR/host-state ]]; then
   {
     for k in vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops \
-      kernel.keys.root_maxkeys kernel.keys.root_maxbytes fs.file-max fs.nr_open; do
+      kernel.keys.root_maxkeys kernel.keys.root_maxbytes fs.file-max fs.nr_open \
+      net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding; do
       echo "sysctl $k=$(sysctl -n "$k")"
     done
     present lib-modules '[[ -e /lib/modules ]]'
