@@ -11,7 +11,7 @@ set -euo pipefail
 [[ -n $KIND_PROVIDER ]] || { log "no kind cluster state in $KIND_DIR: nothing to do"; exit 0; }
 t0=$SECONDS
 kind=$(kind_bin)
-if "$kind" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+if grep -qx "$CLUSTER" <<<"$("$kind" get clusters 2>/dev/null)"; then
   log "deleting kind cluster $CLUSTER ($KIND_PROVIDER)"
   "$kind" delete cluster --name "$CLUSTER" --kubeconfig "$KIND_KUBECONFIG"
 fi

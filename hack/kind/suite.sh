@@ -9,7 +9,7 @@ set -euo pipefail
 [[ $(id -u) == 0 ]] || skip "cluster3: needs root (host settings recorded and restored)"
 ensure_docker
 kind=$(kind_bin)
-if "$kind" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then die "kind cluster $CLUSTER already exists: make cluster-down-3 first"; fi
+if grep -qx "$CLUSTER" <<<"$("$kind" get clusters 2>/dev/null)"; then die "kind cluster $CLUSTER already exists: make cluster-down-3 first"; fi
 work="$DP_BUILD/kind-suite"
 rm -rf "$work" && mkdir -p "$work"
 

@@ -47,7 +47,8 @@ fi
 # fs.file-max), forwarding (the engine turns it on for its network, IPv6 included),
 # /lib/modules (kind bind-mounts it), and what podman leaves after its last container
 # (netavark's chains, the /run/netns mount, its cgroups).
-present() { if eval "$2"; then echo "$1 present"; else echo "$1 absent"; fi; }
+state() { if "${@:2}" >/dev/null 2>&1; then echo "$1 present"; else echo "$1 absent"; fi; } # state NAME TEST...
+netavark_chains() { grep -q '^:NETAVARK' <<<"$({ iptables-save; ip6tables-save; } 2>/dev/null)"; }
 if [[ ! -f $KIND_DIR/host-state ]]; then
   {
     for k in vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops \
@@ -55,10 +56,10 @@ if [[ ! -f $KIND_DIR/host-state ]]; then
       net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding; do
       echo "sysctl $k=$(sysctl -n "$k")"
     done
-    present lib-modules '[[ -e /lib/modules ]]'
-    present netavark-chains '{ iptables-save; ip6tables-save; } 2>/dev/null | grep -q "^:NETAVARK"'
-    present run-netns 'mountpoint -q /run/netns'
-    present libpod-cgroups 'compgen -G "/sys/fs/cgroup/*/libpod_parent" >/dev/null'
+    state lib-modules test -e /lib/modules
+    state netavark-chains netavark_chains
+    state run-netns mountpoint -q /run/netns
+    state libpod-cgroups compgen -G "/sys/fs/cgroup/*/libpod_parent"
   } >"$KIND_DIR/host-state.tmp"
   mv "$KIND_DIR/host-state.tmp" "$KIND_DIR/host-state"
 fi
@@ -75,7 +76,7 @@ if [[ $KIND_PROVIDER == podman ]]; then
 fi
 node_ref=$(node_image_ref "$node_image")
 
-if "$kind" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+if grep -qx "$CLUSTER" <<<"$("$kind" get clusters 2>/dev/null)"; then
   log "kind cluster $CLUSTER exists"
   running=$("$KIND_PROVIDER" inspect -f '{{.Config.Image}}' "$CLUSTER-control-plane" 2>/dev/null || true)
   [[ $running == "$node_ref" ]] || warn "the cluster runs $running, not $node_ref: make cluster-down-3 cluster-up-3 to use it"
@@ -154,10 +155,17 @@ kc3 wait --for=condition=Ready nodes --all --timeout=300s >/dev/null
 kc3 -n kube-system rollout status deployment/coredns --timeout=300s >&2
 log "  nodes Ready and CoreDNS available $((SECONDS - t0))s after kube-router was applied"
 kc3 get nodes -o wide >&2
-# kube-proxy must have written its rules with the backend the node's kubelet uses.
+# kube-proxy must write its rules with the backend the node's kubelet uses (it may still be
+# starting on a node that has just joined: up to 60 s).
+kc3 -n kube-system rollout status daemonset/kube-proxy --timeout=120s >/dev/null
 for n in $(kind_nodes); do
-  "$KIND_PROVIDER" exec "$n" iptables-save -t nat | grep -q '^:KUBE-SERVICES' ||
-    die "$n: no kube-proxy rules in the node's iptables ($("$KIND_PROVIDER" exec "$n" readlink -f /etc/alternatives/iptables))"
+  deadline=$((SECONDS + 60))
+  # (The whole output first: grep -q on the pipe could SIGPIPE the writer, a false failure.)
+  until grep -q '^:KUBE-SERVICES' <<<"$("$KIND_PROVIDER" exec "$n" iptables-save -t nat 2>/dev/null)"; do
+    ((SECONDS < deadline)) ||
+      die "$n: no kube-proxy rules in the node's iptables ($("$KIND_PROVIDER" exec "$n" readlink -f /etc/alternatives/iptables))"
+    sleep 1
+  done
 done
 log "cluster $CLUSTER ready on $KIND_PROVIDER in $((SECONDS - t_start))s ($((SECONDS - t_built))s after the images" \
   "were ready); front NodePort 30080 on http://127.0.0.1:$KIND_FRONT_PORT"
