@@ -5,7 +5,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 .PHONY: help bootstrap fmt check test run up down images images-repro \
         test-api test-front test-compose lint-nix lint-manifests lint-ci \
-        cluster-up cluster-down cluster-smoke e2e-k8s bench bench-smoke \
+        cluster-up cluster-down cluster-smoke cluster-up-3 cluster-down-3 cluster-smoke-3 \
+        cluster-test-3 e2e-k8s bench bench-smoke \
         docs-assets docs-check slides clean
 
 help: ## List the targets
@@ -54,6 +55,14 @@ cluster-down: ## Stop the cluster and remove its state
 	hack/cluster/down.sh
 cluster-smoke: ## Smoke-test the cluster with the API image
 	hack/cluster/smoke.sh
+cluster-up-3: ## Start the three-node kind cluster (node images built offline, cached)
+	hack/kind/up.sh
+cluster-down-3: ## Delete the three-node cluster and restore the host
+	hack/kind/down.sh
+cluster-smoke-3: ## Prove the three-node cluster: nodes, images, cross-node pods, DNS, policies
+	hack/kind/smoke.sh
+cluster-test-3: ## Up, smoke, down, and compare the host before and after
+	hack/kind/suite.sh
 e2e-k8s: ## Deploy recette to the KUBECONFIG cluster and prove zero-downtime updates
 	tests/e2e/k8s.sh
 

@@ -245,9 +245,22 @@ class Overlay:
             self.assertEqual(ru["maxUnavailable"], 0)
             self.assertEqual(ru["maxSurge"], 1)
             self.assertGreater(deploy["spec"]["minReadySeconds"], 0)
-            # ScheduleAnyway: one node still runs every replica, and the surge pod of a rollout.
-            for tsc in pod_spec(deploy)["topologySpreadConstraints"]:
-                self.assertEqual(tsc["whenUnsatisfiable"], "ScheduleAnyway")
+
+    def test_replicas_on_different_nodes(self):
+        # A hard spread by hostname: two replicas on one node would both go with it. Tainted
+        # nodes (cordoned, unreachable) must not count, or their pods could not be replaced on
+        # the nodes left. No minDomains and no required anti-affinity: one node runs them all.
+        for deploy in (self.api, self.front):
+            spec = pod_spec(deploy)
+            (tsc,) = spec["topologySpreadConstraints"]
+            self.assertEqual(tsc["topologyKey"], "kubernetes.io/hostname")
+            self.assertEqual(tsc["maxSkew"], 1)
+            self.assertEqual(tsc["whenUnsatisfiable"], "DoNotSchedule")
+            self.assertEqual(tsc["nodeTaintsPolicy"], "Honor")
+            self.assertEqual(tsc["labelSelector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"])
+            self.assertEqual(tsc["matchLabelKeys"], ["pod-template-hash"], "a rollout's surge pod must not be blocked")
+            self.assertNotIn("minDomains", tsc)
+            self.assertNotIn("podAntiAffinity", spec.get("affinity", {}))
 
     def test_api_grace_period_arithmetic(self):
         spec = pod_spec(self.api)
@@ -423,6 +436,7 @@ class Recette(Overlay, unittest.TestCase):
         for deploy in (self.api, self.front):
             pdb = find(self.objs, "PodDisruptionBudget", deploy["metadata"]["name"])
             self.assertEqual(pdb["spec"]["minAvailable"], 1)
+            self.assertEqual(pdb["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow", "a broken pod must not block a drain")
             self.assertEqual(pdb["spec"]["selector"], deploy["spec"]["selector"])
             self.assertGreater(deploy["spec"]["replicas"], pdb["spec"]["minAvailable"], "a drain must stay possible")
 

@@ -25,8 +25,9 @@ log "actionlint $ACTIONLINT_VERSION (shellcheck $(shellcheck --version | sed -n 
 log "zizmor $ZIZMOR_VERSION --offline --persona auditor"
 "$zizmor" --offline --persona auditor --no-progress --config .github/zizmor.yml .github
 
-log "shellcheck of the CI, deploy and test runner scripts"
-shellcheck -x scripts/ci/*.sh scripts/deploy-recette.sh scripts/test.sh scripts/lib.sh tests/ci/*.sh
+log "shellcheck of the CI, deploy, test runner and kind cluster scripts"
+shellcheck -x scripts/ci/*.sh scripts/deploy-recette.sh scripts/test.sh scripts/lib.sh tests/ci/*.sh \
+  hack/kind/*.sh hack/kind/iptables-wrapper hack/tools/kind
 
 log "pytest tests/ci"
 "$(ci_python)" -m pytest -q -p no:cacheprovider tests/ci

@@ -41,13 +41,15 @@ fail() { printf '\033[1;31mFAIL: %s\033[0m\n' "$*" >&2; exit 1; }
 ok() { printf '\033[1;32mok\033[0m   %s\n' "$*" >&2; }
 
 # --- 1. images: the offline-built ones, and the next version for the rollout cases
+# Into every node: `kind load` on a kind cluster (context kind-NAME), else the project's cluster.
 load_images() {
-  local loader=${E2E_IMAGE_LOADER:-auto}
+  local loader=${E2E_IMAGE_LOADER:-auto} ctx
+  ctx=$(k config current-context)
   if [[ $loader == auto ]]; then
-    if command -v kind >/dev/null && [[ $(k config current-context) == kind-* ]]; then loader=kind; else loader=project; fi
+    if [[ $ctx == kind-* ]]; then loader=kind; else loader=project; fi
   fi
   case $loader in
-    kind) local name; name=$(k config current-context); kind load docker-image --name "${name#kind-}" "$@" ;;
+    kind) "$DP_ROOT/hack/tools/kind" load docker-image --name "${ctx#kind-}" "$@" ;;
     project) "$DP_ROOT/hack/cluster/load-images.sh" "$@" ;;
     none) log "images expected to be in the cluster already: $*" ;;
     *) die "unknown E2E_IMAGE_LOADER=$loader (auto, kind, project, none)" ;;
@@ -83,6 +85,7 @@ ready=$(k -n "$NS" get pods -l app.kubernetes.io/name=datapress-api \
 probe=$(k -n "$NS" get deployment datapress-api -o jsonpath='{.spec.template.spec.containers[0].readinessProbe.httpGet.path}')
 [[ $probe == /ready ]] || fail "API readiness probe is $probe, not /ready"
 ok "2 API pods Ready on /ready"
+"$DP_ROOT/tests/e2e/k8s_spread.sh" "$NS" datapress-api datapress-front || fail "replicas are not spread over the nodes"
 
 wait_http "$BASE/healthz" 60 || fail "front NodePort $NODEPORT does not answer on 127.0.0.1"
 ok "front answers on NodePort $NODEPORT at 127.0.0.1"

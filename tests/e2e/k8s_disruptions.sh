@@ -81,14 +81,17 @@ end_case() { # end_case: old pods gone (already waited), margin, stop the load
 container_id() { kn get "$1" -o jsonpath="{.status.containerStatuses[?(@.name==\"$2\")].containerID}" | sed 's#^[a-z]*://##'; }
 restart_count() { kn get "$1" -o jsonpath="{.status.containerStatuses[?(@.name==\"$2\")].restartCount}"; }
 # SIGKILL through the container runtime: no preStop, no SIGTERM, no drain. On a kind node
-# (a Docker container named after the node) crictl runs inside it; on the project's
-# cluster, the host's crictl talks to the cluster's containerd.
+# (a container named after the node, run by the engine its provider ID names: kind://docker/...
+# or kind://podman/...) crictl runs inside it; on the project's cluster, the host's crictl
+# talks to the cluster's containerd.
 kill_container() { # kill_container POD CONTAINER
-  local id node
+  local id node provider
   id=$(container_id "$1" "$2") node=$(kn get "$1" -o jsonpath='{.spec.nodeName}')
   [[ -n $id ]] || die "no container $2 in $1"
-  if docker inspect "$node" >/dev/null 2>&1; then
-    docker exec "$node" crictl stop --timeout 0 "$id" >/dev/null
+  provider=$(k get node "$node" -o jsonpath='{.spec.providerID}')
+  if [[ $provider == kind://* ]]; then
+    provider=${provider#kind://}
+    "${provider%%/*}" exec "$node" crictl stop --timeout 0 "$id" >/dev/null
   else
     # shellcheck source=hack/cluster/env.sh
     (. "$DP_ROOT/hack/cluster/env.sh" && "$K8S_BIN/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" stop --timeout 0 "$id" >/dev/null)
