@@ -61,7 +61,7 @@ cluster-down-3: ## Delete the three-node cluster and restore the host
 	hack/kind/down.sh
 cluster-smoke-3: ## Prove the three-node cluster: nodes, images, cross-node pods, DNS, policies
 	hack/kind/smoke.sh
-cluster-test-3: ## Up, smoke, down, and compare the host before and after
+cluster-test-3: ## Up, smoke, recette with drain and node loss, down; the host must be as before
 	hack/kind/suite.sh
 e2e-k8s: ## Deploy recette to the KUBECONFIG cluster and prove zero-downtime updates
 	tests/e2e/k8s.sh

@@ -28,6 +28,8 @@ SUITES=(
   "cluster|DATAPRESS_CLUSTER_KEEP=1 hack/cluster/smoke.sh"
   # On the cluster the cluster suite leaves running.
   "e2e-k8s|tests/e2e/k8s-suite.sh|needs=cluster"
+  # Three nodes (kind), once the single-node cluster is down: drain and node loss under load.
+  "nodes|hack/kind/suite.sh"
   "bench|bench/run.sh --smoke"
   "docs|docs/tools/check.sh"
 )

@@ -6,7 +6,9 @@
 #    make e2e-k8s when it ran, else from the front suite, which runs if needed);
 #  - bench.svg, the chart of the last full `make bench` (never made up: missing = warning);
 #  - zero-downtime.svg and zero-downtime.json, the per-second series and figures of the last
-#    `make e2e-k8s` (missing = warning).
+#    `make e2e-k8s` (missing = warning);
+#  - node-loss.svg and node-loss.json, the same for the three-node cases of the last
+#    `make cluster-test-3` (node drained, node stopped, node back; missing = warning).
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 assets="$DP_ROOT/docs/assets"
@@ -44,5 +46,12 @@ if [[ -f $zd/zero-downtime.svg && -f $zd/zero-downtime.json ]]; then
   cp "$zd/zero-downtime.svg" "$zd/zero-downtime.json" "$assets/"
 else
   warn "no zero-downtime results in build/e2e-k8s: run 'make e2e-k8s' first"
+fi
+nodes="$DP_BUILD/e2e-nodes"
+if [[ -f $nodes/zero-downtime.svg && -f $nodes/zero-downtime.json ]]; then
+  cp "$nodes/zero-downtime.svg" "$assets/node-loss.svg"
+  cp "$nodes/zero-downtime.json" "$assets/node-loss.json"
+else
+  warn "no three-node results in build/e2e-nodes: run 'make cluster-test-3' first"
 fi
 ls -la "$assets" "$assets/diagrams"

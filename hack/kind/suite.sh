@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole three-node cycle with its evidence: host snapshot, cluster-up-3, the smoke proofs,
-# cluster-down-3, host snapshot again; fails if any step fails or the host differs.
+# recette end to end with the node cases (drain, node loss), cluster-down-3, host snapshot
+# again; fails if any step fails or the host differs. Suite `nodes` of make test.
 # Refuses to run over an existing kind cluster (it would not start from a clean host).
 set -euo pipefail
 # shellcheck source=hack/kind/env.sh
@@ -29,6 +30,12 @@ t_up=$((SECONDS - t0))
 t1=$SECONDS
 "$DP_ROOT/hack/kind/smoke.sh"
 t_smoke=$((SECONDS - t1))
+# Recette on three nodes, and what only several nodes can show: a drain, the loss of a node.
+t3=$SECONDS
+KUBECONFIG=$KIND_KUBECONFIG E2E_NODEPORT=$KIND_FRONT_PORT E2E_WORK_DIR="$DP_BUILD/e2e-nodes" \
+  E2E_CASES="${E2E_CASES:-nodes}" E2E_SUMMARY_TITLE="Trois nœuds : un nœud vidé, puis un nœud arrêté net et son retour" \
+  "$DP_ROOT/tests/e2e/k8s.sh"
+t_e2e=$((SECONDS - t3))
 t2=$SECONDS
 down_done=1
 "$DP_ROOT/hack/kind/down.sh"
@@ -39,4 +46,4 @@ if ! diff -u "$work/host-before.txt" "$work/host-after.txt" >"$work/host.diff"; 
   die "the host differs after cluster-down-3 (snapshots in $work)"
 fi
 log "host identical before cluster-up-3 and after cluster-down-3 ($(grep -vc '^##' "$work/host-before.txt") items compared)"
-log "times: cluster-up-3 ${t_up}s, smoke ${t_smoke}s, cluster-down-3 ${t_down}s"
+log "times: cluster-up-3 ${t_up}s, smoke ${t_smoke}s, e2e ${t_e2e}s, cluster-down-3 ${t_down}s"

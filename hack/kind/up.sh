@@ -76,21 +76,9 @@ if [[ $KIND_PROVIDER == podman ]]; then
 fi
 node_ref=$(node_image_ref "$node_image")
 
-if grep -qx "$CLUSTER" <<<"$("$kind" get clusters 2>/dev/null)"; then
-  log "kind cluster $CLUSTER exists"
-  running=$("$KIND_PROVIDER" inspect -f '{{.Config.Image}}' "$CLUSTER-control-plane" 2>/dev/null || true)
-  [[ $running == "$node_ref" ]] || warn "the cluster runs $running, not $node_ref: make cluster-down-3 cluster-up-3 to use it"
-  for n in $(kind_nodes); do
-    if [[ $("$KIND_PROVIDER" inspect -f '{{.State.Running}}' "$n") != true ]]; then
-      log "starting stopped node $n"
-      "$KIND_PROVIDER" start "$n" >/dev/null
-    fi
-  done
-  "$kind" export kubeconfig --name "$CLUSTER" --kubeconfig "$KIND_KUBECONFIG" 2>/dev/null
-else
-  etcd_tag=$(docker image inspect -f '{{index .Config.Labels "io.datapress.kind.etcd-image-tag"}}' "$node_image")
-  [[ -n $etcd_tag ]] || die "$node_image has no etcd image tag label"
-  cat >"$KIND_DIR/cluster.yaml" <<EOF
+etcd_tag=$(docker image inspect -f '{{index .Config.Labels "io.datapress.kind.etcd-image-tag"}}' "$node_image")
+[[ -n $etcd_tag ]] || die "$node_image has no etcd image tag label"
+cat >"$KIND_DIR/cluster.yaml.new" <<EOF
 # Written by hack/kind/up.sh.
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
@@ -103,15 +91,23 @@ networking:
 kubeadmConfigPatches:
   # Kubernetes 1.35's kubelet refuses cgroup v1 hosts unless told otherwise (init uploads
   # this configuration, join downloads it: the workers get it too).
+  # Failure detection (docs/exploitation.md): the kubelet renews its lease every 5 s (a quarter
+  # of nodeLeaseDurationSeconds), the node controller calls a silent node unreachable after
+  # 16 s (three missed renewals; defaults 10 s and 40 s): its pods then leave the endpoints.
   - |
     kind: KubeletConfiguration
     failCgroupV1: false
+    nodeLeaseDurationSeconds: 20
   # The etcd the node image carries (the one Kubernetes' go.mod requires); kubeadm names 3.6.6.
+  # (kind writes kubeadm's v1beta3 configuration for this node image: extraArgs is a map.)
   - |
     kind: ClusterConfiguration
     etcd:
       local:
         imageTag: "$etcd_tag"
+    controllerManager:
+      extraArgs:
+        node-monitor-grace-period: 16s
 containerdConfigPatches:
   # No CAP_SYS_RESOURCE on these machines: runc cannot lower oom_score_adj (pause asks -998).
   - |-
@@ -128,6 +124,21 @@ nodes:
   - role: worker
   - role: worker
 EOF
+if grep -qx "$CLUSTER" <<<"$("$kind" get clusters 2>/dev/null)"; then
+  log "kind cluster $CLUSTER exists"
+  cmp -s "$KIND_DIR/cluster.yaml.new" "$KIND_DIR/cluster.yaml" ||
+    warn "the cluster was created from another configuration than $KIND_DIR/cluster.yaml.new: make cluster-down-3 cluster-up-3 to use it"
+  running=$("$KIND_PROVIDER" inspect -f '{{.Config.Image}}' "$CLUSTER-control-plane" 2>/dev/null || true)
+  [[ $running == "$node_ref" ]] || warn "the cluster runs $running, not $node_ref: make cluster-down-3 cluster-up-3 to use it"
+  for n in $(kind_nodes); do
+    if [[ $("$KIND_PROVIDER" inspect -f '{{.State.Running}}' "$n") != true ]]; then
+      log "starting stopped node $n"
+      "$KIND_PROVIDER" start "$n" >/dev/null
+    fi
+  done
+  "$kind" export kubeconfig --name "$CLUSTER" --kubeconfig "$KIND_KUBECONFIG" 2>/dev/null
+else
+  mv "$KIND_DIR/cluster.yaml.new" "$KIND_DIR/cluster.yaml"
   log "creating kind cluster $CLUSTER ($node_ref on $KIND_PROVIDER, kind $KIND_VERSION)"
   t0=$SECONDS
   retain=() # DATAPRESS_KIND_RETAIN=1 keeps the nodes of a failed creation, to debug them

@@ -440,6 +440,15 @@ class Recette(Overlay, unittest.TestCase):
             self.assertEqual(pdb["spec"]["selector"], deploy["spec"]["selector"])
             self.assertGreater(deploy["spec"]["replicas"], pdb["spec"]["minAvailable"], "a drain must stay possible")
 
+    def test_pods_leave_a_lost_node_quickly(self):
+        # Replaced 10 s after their node is declared lost, not after the default 300 s.
+        for deploy in (self.api, self.front):
+            tolerations = {t["key"]: t for t in pod_spec(deploy).get("tolerations", [])}
+            for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
+                self.assertIn(key, tolerations, f"{deploy['metadata']['name']}: no toleration for {key}")
+                self.assertEqual(tolerations[key]["effect"], "NoExecute")
+                self.assertLessEqual(tolerations[key]["tolerationSeconds"], 30)
+
     def test_quota_and_limits_exist(self):
         # Their arithmetic is cluster_rules.check_quota's and check_limit_range's.
         hard = find(self.objs, "ResourceQuota", "datapress-quota")["spec"]["hard"]

@@ -202,6 +202,20 @@ def test_kind_follows_k8s_version_and_the_nodeport():
     assert mapping["listenAddress"] == "127.0.0.1"
 
 
+def test_ci_kind_has_three_nodes_and_the_local_failure_detection():
+    # GitHub's e2e runs the drain and node-loss cases on the same shape of cluster as make test.
+    config = yaml.safe_load((ROOT / "scripts" / "ci" / "kind-cluster.yaml").read_text())
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
+    local = (ROOT / "hack" / "kind" / "up.sh").read_text()
+    patches = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    kubelet = next(p for p in patches if p["kind"] == "KubeletConfiguration")
+    cluster = next(p for p in patches if p["kind"] == "ClusterConfiguration")
+    lease, grace = kubelet["nodeLeaseDurationSeconds"], cluster["controllerManager"]["extraArgs"]["node-monitor-grace-period"]
+    assert f"nodeLeaseDurationSeconds: {lease}\n" in local and f"node-monitor-grace-period: {grace}\n" in local
+    e2e = WORKFLOWS["ci.yml"]["jobs"]["e2e"]
+    assert e2e["env"]["E2E_CASES"].split() == ["default", "nodes"]
+
+
 def test_release_hands_digests_to_recette():
     release = WORKFLOWS["release.yml"]
     on = triggers(release)

@@ -11,7 +11,7 @@ NODEPORT=${E2E_NODEPORT:-30080}
 BASE="http://127.0.0.1:$NODEPORT"
 VERSION=$(workspace_version)
 ROLL_TAG="$VERSION-rollout"
-WORK="$DP_BUILD/e2e-k8s"
+WORK=${E2E_WORK_DIR:-$DP_BUILD/e2e-k8s}
 rm -rf "$WORK" && mkdir -p "$WORK"
 
 # Default: the project's test cluster (make cluster-up).
@@ -134,7 +134,7 @@ E2E_NS=$NS E2E_BASE=$BASE E2E_WORK="$WORK/disruptions" E2E_OVERLAY=$OVERLAY E2E_
   E2E_ROLL_TAG=$ROLL_TAG E2E_REVISION=$REV E2E_ROLL_REVISION=$ROLL_REV \
   "$DP_ROOT/tests/e2e/k8s_disruptions.sh" ${E2E_CASES:-}
 python3 "$DP_ROOT/tests/e2e/loadgen.py" summary "$WORK/disruptions" --out "$WORK/zero-downtime.json" \
-  --svg "$WORK/zero-downtime.svg" --revision "$REV" \
+  --svg "$WORK/zero-downtime.svg" --revision "$REV" ${E2E_SUMMARY_TITLE:+--title "$E2E_SUMMARY_TITLE"} \
   --cluster "$(k version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])') $(k config current-context)"
 
 # Leave recette as the repository describes it.

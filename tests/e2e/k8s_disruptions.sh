@@ -5,7 +5,8 @@
 # complete in time, if the new version is not what serves afterwards, or if a request fails.
 # The load runs until every old pod is gone, plus a margin.
 #
-# Usage: tests/e2e/k8s_disruptions.sh [CASE...]   (default: every case, then the controls)
+# Usage: tests/e2e/k8s_disruptions.sh [CASE|GROUP...]   (default: every case but the node ones,
+#        then the controls; groups "default" and "nodes")
 # Env (set by tests/e2e/k8s.sh, which passes E2E_CASES as arguments): KUBECONFIG, E2E_NS, E2E_BASE, E2E_WORK, E2E_VERSION,
 #      E2E_ROLL_TAG, E2E_REVISION, E2E_ROLL_REVISION, E2E_OVERLAY.
 set -euo pipefail -o errtrace
@@ -22,8 +23,11 @@ MARGIN=${E2E_MARGIN_SECONDS:-5}
 # two seconds of the new-connection half of the load landing on the killed pod = RATE/2.
 FRONT_KILL_MAX_FAILED=${E2E_FRONT_KILL_MAX_FAILED:-$((RATE / 2))}
 LOADGEN="$DP_ROOT/tests/e2e/loadgen.py"
+LOAD_CLIENTS=8 LOAD_TIMEOUT=5 # half keep-alive, half new-connection; seconds per request
 CASES_ALL=(api-rollout front-rollout config-change rollout-undo delete-api-pod delete-front-pod
   kill-api-container kill-front-container control-broken-rollout control-lossy)
+# Only on a cluster of several nodes (make cluster-up-3), chosen by name or as group "nodes".
+CASES_NODES=(drain-node lose-node)
 API=datapress-api FRONT=datapress-front
 API_SEL=app.kubernetes.io/name=datapress-api FRONT_SEL=app.kubernetes.io/name=datapress-front
 mkdir -p "$WORK"
@@ -39,7 +43,8 @@ load_start() { # load_start CASE: starts the harness, returns once its clients r
   CASE=$1 RESULT="$WORK/load-$1.json" MARKS="$WORK/marks-$1.jsonl"
   rm -f "$RESULT" "$MARKS" "$WORK/stop" "$WORK/ready"
   python3 "$LOADGEN" run --base "$BASE" --out "$RESULT" --rate "$RATE" --marks "$MARKS" \
-    --stop-file "$WORK/stop" --ready-file "$WORK/ready" --max-seconds 420 &
+    --stop-file "$WORK/stop" --ready-file "$WORK/ready" --max-seconds 420 \
+    --keepalive-clients $((LOAD_CLIENTS / 2)) --fresh-clients $((LOAD_CLIENTS / 2)) --timeout "$LOAD_TIMEOUT" &
   loader=$!
   local i
   for ((i = 0; i < 100; i++)); do [[ -f $WORK/ready ]] && break; sleep 0.1; done
@@ -194,6 +199,147 @@ kill_one_container() { # kill_one_container DEPLOYMENT SELECTOR CONTAINER
 case_kill-api-container() { kill_one_container "$API" "$API_SEL" api; report; }
 case_kill-front-container() { kill_one_container "$FRONT" "$FRONT_SEL" front; report --max-failed "$FRONT_KILL_MAX_FAILED"; }
 
+# --- nodes (a cluster of several nodes: make cluster-up-3). The victim is a worker running an
+# API pod; the front's NodePort is served by the control plane, which is never stopped.
+node_of() { kn get "$1" -o jsonpath='{.spec.nodeName}'; }
+# Pods of recette on NODE.
+pods_on() { kn get pods --field-selector "spec.nodeName=$1" -o name; }
+# The engine running the kind node NODE (docker or podman), from its provider ID.
+node_engine() {
+  local provider; provider=$(k get node "$1" -o jsonpath='{.spec.providerID}')
+  [[ $provider == kind://* ]] || die "node $1 is not a kind node (provider ID '$provider'): the node cases need make cluster-up-3"
+  provider=${provider#kind://}; echo "${provider%%/*}"
+}
+schedulable_workers() { # nodes without NoSchedule taint nor cordon
+  k get nodes -o json | python3 -c '
+import json, sys
+for n in json.load(sys.stdin)["items"]:
+    if not n["spec"].get("unschedulable") and not any(t["effect"] == "NoSchedule" for t in n["spec"].get("taints", [])):
+        print(n["metadata"]["name"])'
+}
+victim_node() {
+  (($(schedulable_workers | grep -c .) >= 2)) || die "the node cases need two schedulable workers (make cluster-up-3)"
+  node_of "$(first_pod "$API_SEL")"
+}
+# Ready pods of SELECTOR outside NODE, none of them terminating.
+ready_outside() { # ready_outside SELECTOR NODE
+  kn get pods -l "$1" -o json | python3 -c '
+import json, sys
+node = sys.argv[1]
+print(sum(1 for p in json.load(sys.stdin)["items"]
+          if p["spec"].get("nodeName") != node and "deletionTimestamp" not in p["metadata"]
+          and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))))' "$2"
+}
+wait_replaced() { # wait_replaced NODE SECONDS: every replica Ready on the other nodes
+  local deadline=$((SECONDS + $2)) na nf
+  na=$(replicas_of "$API") nf=$(replicas_of "$FRONT")
+  until [[ $(ready_outside "$API_SEL" "$1") == "$na" && $(ready_outside "$FRONT_SEL" "$1") == "$nf" ]]; do
+    ((SECONDS < deadline)) || die "replicas not back on the other nodes within $2 s"
+    sleep 0.5
+  done
+}
+node_ready() { k get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'; }
+# Back to one replica per node: a rollout under the same load (the spread only acts at scheduling).
+respread() {
+  local old; mapfile -t old < <(pods_of "$API_SEL"; pods_of "$FRONT_SEL")
+  mark "rollout restart (spread again)"
+  kn rollout restart "deployment/$API" "deployment/$FRONT" >&2
+  rollout "$API"; rollout "$FRONT"
+  wait_gone "${old[@]}"
+  "$DP_ROOT/tests/e2e/k8s_spread.sh" "$NS" "$API" "$FRONT" >&2
+}
+
+# Maintenance: kubectl drain evicts through the PDBs; nothing may fail.
+case_drain-node() {
+  local node old; node=$(victim_node)
+  mapfile -t old < <(pods_on "$node")
+  say "draining $node"
+  mark "kubectl drain"
+  k drain "$node" --ignore-daemonsets --delete-emptydir-data --timeout=180s >&2
+  wait_gone "${old[@]}"
+  wait_replaced "$node" 120
+  [[ -z $(pods_on "$node") ]] || die "recette pods left on the drained node $node"
+  mark "drained, replicas Ready elsewhere"
+  k uncordon "$node" >&2
+  respread
+  end_case
+  report
+}
+
+# Power cut: the node's container is killed (kubelet, runtime, every container at once; no
+# SIGTERM, no preStop, nobody tells the API server). Requests fail only while kube-proxy still
+# sends new connections to the lost front pod, until the node controller declares the node lost
+# (16 s without a lease renewal, hack/kind/up.sh) and its pods leave the endpoints.
+# Bound: a client whose connection goes to the lost node waits its whole timeout and fails,
+# so each client fails at most once per timeout during that window, plus 5 s.
+# The grace period is read from the controller manager (hack/kind/up.sh, scripts/ci/kind-cluster.yaml).
+node_grace() {
+  local g; g=$(k -n kube-system get pods -l component=kube-controller-manager \
+    -o jsonpath='{.items[0].spec.containers[0].command}' | grep -o 'node-monitor-grace-period=[0-9]*s' | grep -o '[0-9]*')
+  [[ -n $g ]] || die "the controller manager has no --node-monitor-grace-period: the node cases expect the one the cluster configs set"
+  echo "$g"
+}
+endpoints_ready_on() { # endpoints_ready_on NODE: ready endpoints of recette's Services on NODE
+  kn get endpointslices -o json | python3 -c '
+import json, sys
+node = sys.argv[1]
+print(sum(1 for s in json.load(sys.stdin)["items"] for e in s.get("endpoints") or []
+          if e.get("nodeName") == node and e.get("conditions", {}).get("ready")))' "$1"
+}
+case_lose-node() {
+  local node engine deadline grace bound; node=$(victim_node) engine=$(node_engine "$node") grace=$(node_grace)
+  bound=${E2E_NODE_LOSS_MAX_FAILED:-$((LOAD_CLIENTS * ((grace + 5) / LOAD_TIMEOUT + 1)))}
+  say "node-monitor-grace-period ${grace}s: at most $bound failed requests"
+  say "stopping node $node ($engine kill)"
+  mark "node stopped"
+  "$engine" kill "$node" >/dev/null
+  deadline=$((SECONDS + 90))
+  until [[ $(node_ready "$node") != True ]]; do
+    ((SECONDS < deadline)) || die "node $node still Ready 90 s after it stopped"
+    sleep 0.5
+  done
+  mark "node declared lost"
+  until (($(endpoints_ready_on "$node") == 0)); do
+    ((SECONDS < deadline)) || die "endpoints on $node still ready 90 s after it stopped"
+    sleep 0.5
+  done
+  mark "its pods out of the endpoints"
+  wait_replaced "$node" 120
+  mark "replicas Ready on the other nodes"
+  sleep "$MARGIN"
+  load_stop
+  report --max-failed "$bound" --no-failures-after "its pods out of the endpoints" \
+    --window "node stopped" "replicas Ready on the other nodes"
+
+  # The node comes back (same container, new address): it rejoins, its old pods are cleaned up,
+  # and the replicas spread again, under a new load that must lose nothing.
+  load_start node-back
+  mark "node started"
+  "$engine" start "$node" >/dev/null
+  deadline=$((SECONDS + 120))
+  until [[ $(node_ready "$node") == True ]]; do
+    ((SECONDS < deadline)) || die "node $node not Ready 120 s after it started"
+    sleep 1
+  done
+  mark "node Ready again"
+  # A kind node that restarts gets a new address: until every other node routes its pod range
+  # there, connections to its new pods fail (kube-router re-reads node addresses every 10 s).
+  local cidr ip other
+  cidr=$(k get node "$node" -o jsonpath='{.spec.podCIDR}')
+  ip=$(k get node "$node" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')
+  for other in $(k get nodes -o name | sed 's#^node/##' | grep -vx "$node"); do
+    until grep -q "via $ip " <<<"$("$engine" exec "$other" ip route show "$cidr")"; do
+      ((SECONDS < deadline)) || die "$other has no route to $cidr via $ip 120 s after $node started"
+      sleep 1
+    done
+  done
+  mark "node routes back"
+  kn wait --for=delete pod --field-selector "spec.nodeName=$node" --all --timeout=120s >&2
+  respread
+  end_case
+  report
+}
+
 # --- tests of the test: each must be caught, or the suite fails.
 # (a) A rollout to a version whose readiness never succeeds: the case must fail (rollout
 # timeout), while the old version keeps serving with 0 failed requests.
@@ -248,10 +394,17 @@ if [[ ${1:-} == broken-rollout || ${1:-} == lossy ]]; then
   "case_$1"
   exit 0
 fi
-cases=("$@")
-((${#cases[@]})) || cases=("${CASES_ALL[@]}")
+# Groups: "default" (CASES_ALL, also when no case is named), "nodes" (CASES_NODES).
+cases=()
+for c in "${@:-default}"; do
+  case $c in
+    default) cases+=("${CASES_ALL[@]}") ;;
+    nodes) cases+=("${CASES_NODES[@]}") ;;
+    *) cases+=("$c") ;;
+  esac
+done
 for c in "${cases[@]}"; do
-  declare -F "case_$c" >/dev/null || die "unknown case '$c' (known: ${CASES_ALL[*]})"
+  declare -F "case_$c" >/dev/null || die "unknown case '$c' (known: ${CASES_ALL[*]} ${CASES_NODES[*]})"
 done
 for c in "${cases[@]}"; do
   printf '\n\033[1;35m--- zero downtime: %s (load: %s req/s on %s)\033[0m\n' "$c" "$RATE" "$BASE" >&2

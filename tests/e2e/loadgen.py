@@ -194,6 +194,7 @@ def summarize(records: list[tuple], sent: int, args, start_epoch: float, duratio
     by_route: dict[str, Counter] = defaultdict(Counter)
     errors: Counter = Counter()
     first_errors: list[str] = []
+    failures: list[dict] = []  # each failed request (started at t), to explain where it came from
     lat_all = []
     revisions: Counter = Counter()
     for t, kind, route, ok, retried, lat, rev, err in records:
@@ -212,6 +213,8 @@ def summarize(records: list[tuple], sent: int, args, start_epoch: float, duratio
             errors[re.sub(r"\d+", "N", err.split(":")[0])] += 1
             if len(first_errors) < 10:
                 first_errors.append(f"t={t:.2f}s {kind} {route}: {err}")
+        if not ok and len(failures) < 2000:
+            failures.append({"t": round(t, 3), "client": kind, "route": route, "ms": ms(lat), "error": err})
     series = []
     for sec in range(0, int(duration)):  # whole seconds only: the last partial one would look like a drop
         s = per_sec.get(sec)
@@ -230,7 +233,7 @@ def summarize(records: list[tuple], sent: int, args, start_epoch: float, duratio
         "by_route": {k: dict(v) for k, v in by_route.items()},
         "latency_ms": {"p50": ms(percentile(lat_all, 50)), "p99": ms(percentile(lat_all, 99)),
                        "max": ms(lat_all[-1] if lat_all else None)},
-        "errors": dict(errors), "first_errors": first_errors,
+        "errors": dict(errors), "first_errors": first_errors, "failures": failures,
         "revisions": dict(revisions), "marks": marks, "series": series,
     }
 
@@ -293,6 +296,16 @@ def cmd_run(args) -> int:
     return 0
 
 
+def window(r: dict, start: str, end: str) -> dict | None:
+    """Between the last marks START and END: its length, requests, failures, worst per-second p99."""
+    t = {m["label"]: m["t"] for m in r["marks"]}
+    if start not in t or end not in t:
+        return None
+    secs = [s for s in r["series"] if t[start] - 1 < s["t"] < t[end]]
+    return {"seconds": round(t[end] - t[start], 1), "sent": sum(s["ok"] + s["failed"] for s in secs),
+            "failed": sum(s["failed"] for s in secs), "worst_p99_ms": max((s["p99_ms"] or 0 for s in secs), default=0)}
+
+
 def cmd_report(args) -> int:
     r = json.load(open(args.file))
     problems = list(r.get("harness_errors", []))
@@ -307,6 +320,9 @@ def cmd_report(args) -> int:
         late = sum(sec["failed"] for sec in r["series"] if at and sec["t"] >= at[-1] + 1)
         if not at or late:
             problems.append(f"{late} failed after {args.no_failures_after!r}" if at else f"no mark {args.no_failures_after!r}")
+        for f in r.get("failures", []):
+            if at and f["t"] >= int(at[-1]) + 1:
+                print(f"       late failure: started t={f['t']}s, {f['client']} {f['route']}, {f['ms']} ms: {f['error']}")
     if args.expect_revisions:
         # What serves once the old pods are gone: only the new revisions, each seen.
         want = set(args.expect_revisions.split(","))
@@ -320,6 +336,9 @@ def cmd_report(args) -> int:
                     seen.update(sec["revisions"])
             if set(seen) != want:
                 problems.append(f"after {args.after_mark!r} served {dict(seen)}, want only and all of {sorted(want)}")
+    w = window(r, *args.window) if args.window else None
+    if args.window and w is None:
+        problems.append(f"no marks {args.window}")
     ka, fr = r["by_client"].get("keepalive", {}), r["by_client"].get("fresh", {})
     verdict = "FAIL" if problems else ("loss" if args.measure_only and r["failed"] else "ok  ")
     print(f"{verdict} {args.title:<34} sent={r['sent']} succeeded={r['succeeded']} "
@@ -328,6 +347,9 @@ def cmd_report(args) -> int:
           + (f" [{'; '.join(problems)}]" if problems else ""))
     for m in r["marks"]:
         print(f"       t={m['t']:>7.2f}s {m['label']}")
+    if w:
+        print(f"       from {args.window[0]!r} to {args.window[1]!r}: {w['seconds']:.1f} s, "
+              f"{w['failed']} failed of {w['sent']}, worst p99 of a second {w['worst_p99_ms']} ms")
     for e in r["first_errors"][:5]:
         print(f"       {e}")
     return 1 if problems else 0
@@ -391,7 +413,8 @@ CASE_TITLES = {
     "api-rollout": "MAJ de l'API", "front-rollout": "MAJ du front", "config-change": "ConfigMap",
     "rollout-undo": "retour arrière", "delete-api-pod": "pod API supprimé",
     "delete-front-pod": "pod front supprimé", "kill-api-container": "API tuée (SIGKILL)",
-    "kill-front-container": "front tué (SIGKILL)",
+    "kill-front-container": "front tué (SIGKILL)", "drain-node": "nœud vidé (drain)",
+    "lose-node": "nœud arrêté net", "node-back": "retour du nœud",
 }
 
 
@@ -409,6 +432,9 @@ def cmd_summary(args) -> int:
                       "failed": r["failed"], "retried": r["retried"], "p99_ms": r["latency_ms"]["p99"],
                       "duration_s": r["duration_s"], "rate": r["rate"], "start_epoch": r["start_epoch"],
                       "old_pods_gone_after_s": round(gone - first, 1) if gone is not None and first is not None else None,
+                      "marks_s": {label: round(at - first, 1) for label, at in t.items()},
+                      # From the disruption's first mark to its last: failures and worst p99 of a second.
+                      "event": window(r, r["marks"][0]["label"], r["marks"][-1]["label"]) if r["marks"] else None,
                       "file": f.name})
     if not cases:
         sys.exit(f"loadgen: no load-*.json in {args.dir}")
@@ -448,6 +474,8 @@ def main() -> int:
     rep.add_argument("--no-failures-after", metavar="LABEL", help="no failure from the second after this mark")
     rep.add_argument("--expect-revisions", help="comma-separated revisions that alone must serve after --after-mark")
     rep.add_argument("--after-mark", default="old pods gone")
+    rep.add_argument("--window", nargs=2, metavar=("START", "END"),
+                     help="also print the failures and the worst per-second p99 between two marks")
     plot = sub.add_parser("plot")
     plot.add_argument("files", nargs="+")
     plot.add_argument("--out", required=True)

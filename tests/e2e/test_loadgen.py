@@ -108,3 +108,15 @@ def test_refuses_non_loopback(tmp_path):
     p = subprocess.run([sys.executable, LOADGEN, "run", "--base", "http://192.0.2.1:80", "--out", tmp_path / "x"],
                        capture_output=True, text=True)
     assert p.returncode != 0 and "loopback" in p.stderr
+
+
+def test_window_between_marks():
+    sys.path.insert(0, str(LOADGEN.parent))
+    import loadgen
+    sec = lambda t, ok, failed, p99: {"t": t, "ok": ok, "failed": failed, "p99_ms": p99}
+    r = {"marks": [{"t": 2.4, "label": "stop"}, {"t": 5.2, "label": "back"}],
+         "series": [sec(0, 10, 0, 5), sec(1, 10, 0, 5), sec(2, 6, 4, 900), sec(3, 10, 0, 40),
+                    sec(4, 10, 1, 30), sec(5, 10, 3, 20), sec(6, 10, 9, 5000)]}
+    # Seconds 2 (holds the start mark) to 5 (holds the end mark); not second 6.
+    assert loadgen.window(r, "stop", "back") == {"seconds": 2.8, "sent": 44, "failed": 8, "worst_p99_ms": 900}
+    assert loadgen.window(r, "stop", "missing") is None
