@@ -8,7 +8,8 @@
 #  - zero-downtime.svg and zero-downtime.json, the per-second series and figures of the last
 #    `make e2e-k8s` (missing = warning);
 #  - node-loss.svg and node-loss.json, the same for the three-node cases of the last
-#    `make cluster-test-3` (node drained, node stopped, node back; missing = warning).
+#    `make cluster-test-3` (node drained, node stopped, node back; missing = warning);
+#  - the figures blocks of the docs (docs/tools/figures.py), from those JSON files.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 assets="$DP_ROOT/docs/assets"
@@ -54,4 +55,6 @@ if [[ -f $nodes/zero-downtime.svg && -f $nodes/zero-downtime.json ]]; then
 else
   warn "no three-node results in build/e2e-nodes: run 'make cluster-test-3' first"
 fi
+# The figures blocks of the docs and the deck, from the JSON files above.
+python3 "$DP_ROOT/docs/tools/figures.py" write "$DP_ROOT/docs"
 ls -la "$assets" "$assets/diagrams"

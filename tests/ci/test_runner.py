@@ -133,4 +133,4 @@ def test_the_suite_list_is_the_real_one_without_the_variable():
     env = {k: v for k, v in os.environ.items() if k != "DATAPRESS_TEST_SUITES"}
     result = subprocess.run([str(ROOT / "scripts" / "test.sh"), "no-such-suite"], env=env, capture_output=True, text=True)
     assert result.returncode != 0
-    assert "known: rust nix manifests front images compose ci cluster e2e-k8s bench docs" in result.stderr
+    assert "known: rust nix manifests front images compose ci cluster e2e-k8s nodes bench docs" in result.stderr

@@ -322,7 +322,7 @@ def cmd_report(args) -> int:
             problems.append(f"{late} failed after {args.no_failures_after!r} (bound {args.max_late})" if at
                             else f"no mark {args.no_failures_after!r}")
         for f in r.get("failures", []):
-            if at and f["t"] >= int(at[-1]) + 1:
+            if at and int(f["t"]) >= at[-1] + 1:
                 print(f"       late failure: started t={f['t']}s, {f['client']} {f['route']}, {f['ms']} ms: {f['error']}")
     if args.expect_revisions:
         # What serves once the old pods are gone: only the new revisions, each seen.
@@ -434,6 +434,9 @@ def cmd_summary(args) -> int:
                       "duration_s": r["duration_s"], "rate": r["rate"], "start_epoch": r["start_epoch"],
                       "old_pods_gone_after_s": round(gone - first, 1) if gone is not None and first is not None else None,
                       "marks_s": {label: round(at - first, 1) for label, at in t.items()},
+                      # Failures from the second after each mark (as report --no-failures-after counts).
+                      "failed_after": {label: sum(sec["failed"] for sec in r["series"] if sec["t"] >= at + 1)
+                                       for label, at in t.items()},
                       # From the disruption's first mark to its last: failures and worst p99 of a second.
                       "event": window(r, r["marks"][0]["label"], r["marks"][-1]["label"]) if r["marks"] else None,
                       "file": f.name})
