@@ -29,7 +29,7 @@ SUITES=(
   # On the cluster the cluster suite leaves running.
   "e2e-k8s|tests/e2e/k8s-suite.sh|needs=cluster"
   # Three nodes (kind), once the single-node cluster is down: drain and node loss under load.
-  "nodes|hack/kind/suite.sh"
+  "nodes|hack/kind/suite.sh|needs=cluster"
   "bench|bench/run.sh --smoke"
   "docs|docs/tools/check.sh"
 )

@@ -8,6 +8,11 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 [[ $(id -u) == 0 ]] || skip "cluster3: needs root (host settings recorded and restored)"
+# The whole cycle takes 5 min warm, up to 15 min with the node images to build (hack/kind/README.md).
+estimate=${DATAPRESS_KIND_CYCLE_ESTIMATE:-900}
+if [[ -n ${DATAPRESS_DEADLINE:-} ]] && (($(date +%s) + estimate > DATAPRESS_DEADLINE)); then
+  skip_past_deadline "cluster3: the three-node cycle (up to ${estimate}s) would pass DATAPRESS_DEADLINE"
+fi
 ensure_docker
 kind=$(kind_bin)
 if grep -qx "$CLUSTER" <<<"$("$kind" get clusters 2>/dev/null)"; then die "kind cluster $CLUSTER already exists: make cluster-down-3 first"; fi
