@@ -1,47 +1,37 @@
-//! Per-request middleware: request id (taken or generated, echoed), a span carrying it,
-//! and one access-log line. Probe paths log at debug level only, keeping them cheap.
-//!
-//! In JSON mode the access line is serialized here, straight into the log sink, in the
-//! shape `tracing-subscriber` gives every other event (request fields flattened, the
-//! request span under `span`): going through the generic formatter cost more than the
-//! rest of the request (docs/performance.md). Pretty mode logs it as a `tracing` event.
+//! Per request: the request id (the client's when it is a plain token, else generated;
+//! echoed in `X-Request-Id`), a `tracing` span `request` carrying it, so every event of
+//! the request has it under `span`, and one `request` event once the answer is ready.
+//! Probes log at debug level only.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chrono::{SecondsFormat, Utc};
+use opentelemetry::trace::TraceContextExt;
 use salvo::http::header::{HeaderName, HeaderValue};
 use salvo::prelude::*;
-use serde::Serialize;
-use tracing::{Instrument, Level};
+use tracing::Instrument;
 
-use crate::config::LogFormat;
-use crate::log_context::{RequestFields, WithRequest};
-use crate::log_sink;
+use crate::route::{self, Route};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Paths polled by orchestrators many times a minute.
-pub fn is_probe(path: &str) -> bool {
-    matches!(path, "/health" | "/ready")
-}
 
 pub struct AccessLog {
     prefix: u64,
     counter: AtomicU64,
-    format: LogFormat,
+    /// Whether spans are exported, so the trace id lookup costs nothing otherwise.
+    traces: bool,
 }
 
 impl AccessLog {
-    pub fn new(format: LogFormat) -> Self {
+    pub fn new(traces: bool) -> Self {
         // A per-process random prefix keeps generated ids unique across replicas.
         let prefix = RandomState::new().build_hasher().finish();
         Self {
             prefix,
             counter: AtomicU64::new(0),
-            format,
+            traces,
         }
     }
 
@@ -76,63 +66,12 @@ fn is_valid_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b))
 }
 
-/// The route template of logs and metrics, `-` in logs when none matched; salvo leaves
-/// the matched path empty for `/`, so the root is told apart by its status.
-pub struct Route<'a>(&'a str, bool);
-
-impl<'a> Route<'a> {
-    pub fn of(req: &'a Request, status: StatusCode) -> Self {
-        let matched = req.matched_path();
-        let root = req.uri().path() == "/"
-            && status != StatusCode::NOT_FOUND
-            && status != StatusCode::METHOD_NOT_ALLOWED;
-        Route(matched, !matched.is_empty() || root)
-    }
-
-    /// `/health`, `/`…, or `None` when no route matched.
-    pub fn template(&self) -> Option<String> {
-        self.1.then(|| self.to_string())
-    }
-}
-
-impl std::fmt::Display for Route<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Route(_, false) => f.write_str("-"),
-            Route(path, true) => write!(f, "/{path}"),
-        }
-    }
-}
-
-impl Serialize for Route<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// One access line, as `tracing-subscriber`'s JSON formatter would print the event.
-#[derive(Serialize)]
-struct Line<'a> {
-    timestamp: String,
-    level: &'static str,
-    message: &'static str,
-    method: &'a str,
-    path: &'a str,
-    route: Route<'a>,
-    status: u16,
-    latency_ms: f64,
-    span: RequestFields<'a>,
-    target: &'static str,
-}
-
-impl Line<'_> {
-    fn write(&self) {
-        let mut buf = Vec::with_capacity(384);
-        if serde_json::to_writer(&mut buf, self).is_ok() {
-            buf.push(b'\n');
-            log_sink::write_lines(&buf);
-        }
-    }
+/// The OpenTelemetry trace the request belongs to (set by the tracing middleware).
+fn trace_id() -> Option<String> {
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let context = span.span_context();
+    context.is_valid().then(|| context.trace_id().to_string())
 }
 
 #[async_trait]
@@ -146,74 +85,31 @@ impl Handler for AccessLog {
     ) {
         let started = Instant::now();
         let request_id = self.request_id(req);
-        let probe = is_probe(req.uri().path());
         let id = request_id.to_str().unwrap_or("-");
-        let level = if probe { Level::DEBUG } else { Level::INFO };
-        let logged = if probe {
-            tracing::enabled!(Level::DEBUG)
+        let trace_id = if self.traces { trace_id() } else { None };
+        let trace_id = trace_id.as_deref();
+        let probe = route::is_probe(req.uri().path());
+        // A level is static per call site: one span (and one event) per level.
+        let span = if probe {
+            tracing::debug_span!("request", request_id = id, trace_id)
         } else {
-            tracing::enabled!(Level::INFO)
+            tracing::info_span!("request", request_id = id, trace_id)
         };
-        let trace_id = crate::telemetry::current_trace_id().map(|t| t.to_string());
-        let fields = RequestFields::new(id, trace_id.as_deref());
-        // tracing levels are static per call site, hence one span per level.
-        let span = match (self.format, probe) {
-            (LogFormat::Json, _) => None,
-            (LogFormat::Pretty, true) => Some(tracing::debug_span!(
-                "request",
-                request_id = id,
-                trace_id = tracing::field::Empty
-            )),
-            (LogFormat::Pretty, false) => Some(tracing::info_span!(
-                "request",
-                request_id = id,
-                trace_id = tracing::field::Empty
-            )),
-        };
-        match &span {
-            None => {
-                WithRequest::new(fields.clone().into_owned(), ctrl.call_next(req, depot, res))
-                    .await;
-            }
-            Some(span) => {
-                if let Some(trace_id) = &trace_id {
-                    span.record("trace_id", trace_id.as_str());
-                }
-                ctrl.call_next(req, depot, res)
-                    .instrument(span.clone())
-                    .await;
-            }
-        }
+        ctrl.call_next(req, depot, res)
+            .instrument(span.clone())
+            .await;
 
-        if logged {
+        if !span.is_disabled() {
             let status = res.status_code.unwrap_or(StatusCode::OK);
             let route = Route::of(req, status);
             let status = status.as_u16();
             // Whole microseconds keep the JSON short (0.321, not 0.32165299999999997).
             let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
-            let method = req.method().as_str();
-            let path = req.uri().path();
-            match span {
-                None => Line {
-                    timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
-                    level: level.as_str(),
-                    message: "request",
-                    method,
-                    path,
-                    route,
-                    status,
-                    latency_ms,
-                    span: fields,
-                    target: module_path!(),
-                }
-                .write(),
-                Some(span) => span.in_scope(|| {
-                    if probe {
-                        tracing::debug!(method, path, %route, status, latency_ms, "request");
-                    } else {
-                        tracing::info!(method, path, %route, status, latency_ms, "request");
-                    }
-                }),
+            let (method, path) = (req.method().as_str(), req.uri().path());
+            if probe {
+                tracing::debug!(parent: &span, method, path, %route, status, latency_ms, "request");
+            } else {
+                tracing::info!(parent: &span, method, path, %route, status, latency_ms, "request");
             }
         }
         res.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
@@ -226,7 +122,7 @@ mod tests {
 
     #[test]
     fn generated_ids_are_unique_hex() {
-        let log = AccessLog::new(LogFormat::Json);
+        let log = AccessLog::new(false);
         let a = log.next_id();
         let b = log.next_id();
         assert_ne!(a, b);

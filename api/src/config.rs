@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
@@ -230,91 +229,43 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_level) {
             return Err(invalid("log_level", format!("invalid log filter: {e}")));
         }
-        for (key, url) in [
-            ("otel.endpoint", self.otel.endpoint.as_deref()),
-            ("otel.traces_endpoint", self.otel.traces_endpoint.as_deref()),
-        ] {
-            if let Some(url) = url {
-                check_otlp_url(url, key == "otel.endpoint").map_err(|e| invalid(key, e))?;
-            }
-        }
-        // The exporter parses the full traces URL (base + `/v1/traces`).
+        // The URL the exporter will parse, blamed on the key it comes from.
         if let Some(url) = self.otel.traces_url() {
-            let key = if self.otel.traces_endpoint.is_some() {
-                "otel.traces_endpoint"
-            } else {
-                "otel.endpoint"
+            let (key, base) = match self.otel.traces_endpoint {
+                Some(_) => ("otel.traces_endpoint", false),
+                None => ("otel.endpoint", true),
             };
-            check_otlp_url(&url, false).map_err(|e| invalid(key, e))?;
+            check_otlp_url(&url, base).map_err(|e| invalid(key, e))?;
         }
         // Upper bounds keep every deadline (`now + timeout`) representable.
-        for (key, value, min, max) in [
-            ("drain_seconds", self.drain_seconds, 0, MAX_SECONDS),
-            (
-                "shutdown_timeout_seconds",
-                self.shutdown_timeout_seconds,
-                1,
-                MAX_SECONDS,
-            ),
+        let seconds = [
+            ("drain_seconds", self.drain_seconds, 0),
+            ("shutdown_timeout_seconds", self.shutdown_timeout_seconds, 1),
             (
                 "header_read_timeout_seconds",
                 self.header_read_timeout_seconds,
                 1,
-                MAX_SECONDS,
             ),
-            (
-                "write_timeout_seconds",
-                self.write_timeout_seconds,
-                1,
-                MAX_SECONDS,
-            ),
-            (
-                "idle_timeout_seconds",
-                self.idle_timeout_seconds,
-                1,
-                MAX_SECONDS,
-            ),
-            (
-                "max_connections",
-                self.max_connections as u64,
-                1,
-                MAX_CONNECTIONS,
-            ),
-        ] {
+            ("write_timeout_seconds", self.write_timeout_seconds, 1),
+            ("idle_timeout_seconds", self.idle_timeout_seconds, 1),
+        ];
+        let limits = seconds.map(|(key, value, min)| (key, value, min, MAX_SECONDS));
+        let connections = (
+            "max_connections",
+            self.max_connections as u64,
+            1,
+            MAX_CONNECTIONS,
+        );
+        for (key, value, min, max) in limits.into_iter().chain([connections]) {
             if !(min..=max).contains(&value) {
                 return Err(invalid(key, format!("must be between {min} and {max}")));
             }
         }
         if overlap(self.listen, self.metrics_listen) {
-            return Err(invalid(
-                "metrics_listen",
-                format!(
-                    "port {} is already the public port (listen)",
-                    self.listen.port()
-                ),
-            ));
+            let reason = format!("port {} is already the public port", self.listen.port());
+            return Err(invalid("metrics_listen", reason));
         }
         Ok(())
-    }
-
-    pub fn drain_delay(&self) -> Duration {
-        Duration::from_secs(self.drain_seconds)
-    }
-
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_secs(self.shutdown_timeout_seconds)
-    }
-
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_secs(self.header_read_timeout_seconds)
-    }
-
-    pub fn write_timeout(&self) -> Duration {
-        Duration::from_secs(self.write_timeout_seconds)
-    }
-
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout_seconds)
     }
 
     pub fn traces_enabled(&self) -> bool {
@@ -358,21 +309,20 @@ fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
-/// An OTLP endpoint the exporter will accept: `http://host[:port][/path]`. The value is not
-/// echoed: a URL may carry credentials.
+/// An OTLP traces URL the exporter will accept: `http://host[:port][/path]`; `base`: the
+/// URL was built by appending `/v1/traces` to the endpoint, which a query string breaks.
+/// The value is not echoed: a URL may carry credentials.
 fn check_otlp_url(url: &str, base: bool) -> Result<(), String> {
     let uri: salvo::http::uri::Uri = url.parse().map_err(|e| format!("not a valid URL ({e})"))?;
     if uri.scheme_str() != Some("http") {
         return Err("not an http:// URL (this build exports OTLP without TLS)".into());
     }
-    let authority = uri.authority().ok_or("no host")?;
-    if authority.host().is_empty() || authority.host() == "[]" {
-        return Err("no host".into());
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host = uri.host().unwrap_or("");
+    if host.is_empty() || host == "[]" || authority.contains('@') {
+        return Err("a host (and no credentials: use OTEL_EXPORTER_OTLP_HEADERS) is needed".into());
     }
-    if authority.as_str().contains('@') {
-        return Err("credentials in the URL; use OTEL_EXPORTER_OTLP_HEADERS".into());
-    }
-    let port = &authority.as_str()[authority.host().len()..];
+    let port = &authority[host.len()..];
     if !port.is_empty()
         && port
             .strip_prefix(':')

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use salvo::async_trait;
 use salvo::conn::ConnCtrl;
@@ -26,9 +27,9 @@ pub struct Connections {
 impl Connections {
     pub fn new(config: &Config) -> Self {
         let timeouts = FuseConfig::default()
-            .with_http1_header_timeout(config.header_read_timeout())
-            .with_write_stall_timeout(config.write_timeout())
-            .with_connection_idle_timeout(config.idle_timeout());
+            .with_http1_header_timeout(Duration::from_secs(config.header_read_timeout_seconds))
+            .with_write_stall_timeout(Duration::from_secs(config.write_timeout_seconds))
+            .with_connection_idle_timeout(Duration::from_secs(config.idle_timeout_seconds));
         Self {
             timeouts,
             max: config.max_connections,

@@ -15,6 +15,8 @@ use prometheus::{HistogramOpts, HistogramVec, IntGauge, IntGaugeVec, Opts, Regis
 use salvo::http::{Method, StatusCode, Version};
 use salvo::prelude::*;
 
+use crate::route::Route;
+
 /// Seconds; the boundaries the HTTP conventions recommend for the request duration.
 const DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
@@ -147,7 +149,7 @@ impl Handler for HttpMetrics {
         ctrl.call_next(req, depot, res).await;
 
         let status = res.status_code.unwrap_or(StatusCode::OK);
-        let route = crate::access_log::Route::of(req, status).template();
+        let route = Route::of(req, status).template();
         let labels = [
             method,
             scheme,

@@ -1,9 +1,8 @@
 //! HTTP routes of the public listener: handlers translate HTTP to plain values, the
-//! router and error catcher are declared in `service`.
+//! router, its middlewares and the error catcher are declared in `service`.
 
 use std::panic::AssertUnwindSafe;
 
-use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use futures_util::FutureExt;
 use salvo::catcher::Catcher;
@@ -24,63 +23,41 @@ pub const REVISION: &str = match option_env!("DATAPRESS_REVISION") {
     _ => "unknown",
 };
 
-static JSON: HeaderValue = HeaderValue::from_static("application/json");
-
-fn json(res: &mut Response, status: StatusCode, body: Bytes) {
-    res.status_code(status);
-    res.headers_mut().insert(header::CONTENT_TYPE, JSON.clone());
-    res.body(body);
+/// `GET /`: who answers, and when (RFC 3339, UTC, microseconds).
+#[derive(Serialize)]
+struct Identity<'a> {
+    service: &'static str,
+    ts: String,
+    env: &'a str,
+    version: &'static str,
+    revision: &'static str,
 }
 
-/// `GET /`: identity and current time; everything but `ts` is computed once.
 struct Root {
-    tail: Bytes,
-}
-
-impl Root {
-    fn new(config: &Config) -> Self {
-        #[derive(Serialize)]
-        struct Tail<'a> {
-            env: &'a str,
-            version: &'a str,
-            revision: &'a str,
-        }
-        let tail = serde_json::to_vec(&Tail {
-            env: &config.env,
-            version: VERSION,
-            revision: REVISION,
-        })
-        .unwrap_or_default();
-        // `{"env":...}` becomes `,"env":...}` appended after the timestamp.
-        let mut bytes = Vec::with_capacity(tail.len() + 2);
-        bytes.extend_from_slice(b"\",");
-        bytes.extend_from_slice(&tail[1..]);
-        Self {
-            tail: Bytes::from(bytes),
-        }
-    }
+    env: String,
 }
 
 #[handler]
 impl Root {
     async fn handle(&self, res: &mut Response) {
-        const HEAD: &[u8] = br#"{"service":"api","ts":""#;
-        let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
-        let mut body = Vec::with_capacity(HEAD.len() + ts.len() + self.tail.len());
-        body.extend_from_slice(HEAD);
-        body.extend_from_slice(ts.as_bytes());
-        body.extend_from_slice(&self.tail);
-        json(res, StatusCode::OK, Bytes::from(body));
+        res.render(Json(Identity {
+            service: "api",
+            ts: Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
+            env: &self.env,
+            version: VERSION,
+            revision: REVISION,
+        }));
     }
+}
+
+#[derive(Serialize)]
+struct Status {
+    status: &'static str,
 }
 
 #[handler]
 async fn health(res: &mut Response) {
-    json(
-        res,
-        StatusCode::OK,
-        Bytes::from_static(br#"{"status":"ok"}"#),
-    );
+    res.render(Json(Status { status: "ok" }));
 }
 
 struct Ready(Readiness);
@@ -89,81 +66,54 @@ struct Ready(Readiness);
 impl Ready {
     async fn handle(&self, res: &mut Response) {
         if self.0.is_ready() {
-            json(
-                res,
-                StatusCode::OK,
-                Bytes::from_static(br#"{"status":"ready"}"#),
-            );
+            res.render(Json(Status { status: "ready" }));
         } else {
-            json(
-                res,
-                StatusCode::SERVICE_UNAVAILABLE,
-                Bytes::from_static(br#"{"status":"draining"}"#),
-            );
+            res.status_code(StatusCode::SERVICE_UNAVAILABLE);
+            res.render(Json(Status { status: "draining" }));
         }
     }
 }
 
-/// The non-secret view of the configuration served by `GET /info`.
-#[derive(Serialize)]
-pub struct PublicInfo<'a> {
-    pub service: &'static str,
-    pub env: &'a str,
-    pub banner: &'a str,
-    pub version: &'static str,
-    pub revision: &'static str,
-    pub listen: String,
-    pub metrics_listen: String,
-    pub log_format: crate::config::LogFormat,
-    pub drain_seconds: u64,
-    pub shutdown_timeout_seconds: u64,
-    pub telemetry: TelemetryInfo<'a>,
-    pub db_password: &'static str,
-}
+/// `GET /info`: the non-secret view of the configuration, built once.
+struct Info(serde_json::Value);
 
-#[derive(Serialize)]
-pub struct TelemetryInfo<'a> {
-    pub metrics: bool,
-    pub traces: bool,
-    pub service_name: &'a str,
-}
-
-impl<'a> PublicInfo<'a> {
-    pub fn new(config: &'a Config) -> Self {
-        Self {
-            service: "api",
-            env: &config.env,
-            banner: &config.banner,
-            version: VERSION,
-            revision: REVISION,
-            listen: config.listen.to_string(),
-            metrics_listen: config.metrics_listen.to_string(),
-            log_format: config.log_format,
-            drain_seconds: config.drain_seconds,
-            shutdown_timeout_seconds: config.shutdown_timeout_seconds,
-            telemetry: TelemetryInfo {
-                metrics: true,
-                traces: config.traces_enabled(),
-                service_name: &config.otel.service_name,
+impl Info {
+    fn new(config: &Config) -> Self {
+        Self(serde_json::json!({
+            "service": "api",
+            "env": config.env,
+            "banner": config.banner,
+            "version": VERSION,
+            "revision": REVISION,
+            "listen": config.listen,
+            "metrics_listen": config.metrics_listen,
+            "log_format": config.log_format,
+            "drain_seconds": config.drain_seconds,
+            "shutdown_timeout_seconds": config.shutdown_timeout_seconds,
+            "telemetry": {
+                "metrics": true,
+                "traces": config.traces_enabled(),
+                "service_name": config.otel.service_name,
             },
-            db_password: if config.db_password.is_some() {
-                "set"
-            } else {
-                "unset"
-            },
-        }
+            "db_password": if config.db_password.is_some() { "set" } else { "unset" },
+        }))
     }
-}
-
-struct Info {
-    body: Bytes,
 }
 
 #[handler]
 impl Info {
     async fn handle(&self, res: &mut Response) {
-        json(res, StatusCode::OK, self.body.clone());
+        res.render(Json(&self.0));
     }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
 }
 
 /// Routes take no body: reject one up front rather than read it.
@@ -179,11 +129,12 @@ async fn reject_body(req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl)
             .get(header::CONTENT_LENGTH)
             .is_some_and(|len| len.as_bytes() != b"0");
     if has_body {
-        json(
-            res,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Bytes::from_static(br#"{"error":"body_not_allowed"}"#),
-        );
+        res.status_code(StatusCode::PAYLOAD_TOO_LARGE);
+        res.render(Json(ErrorBody {
+            error: "body_not_allowed",
+            path: None,
+            method: None,
+        }));
         res.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         ctrl.skip_rest();
@@ -199,76 +150,6 @@ impl CloseWhenDraining {
         if !self.0.is_ready() {
             res.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-    }
-}
-
-/// The catcher of both listeners: every error status becomes a small JSON document.
-pub fn json_catcher() -> Catcher {
-    Catcher::new(json_error)
-}
-
-/// Every error status becomes a small JSON document, never an HTML page.
-#[handler]
-async fn json_error(req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) {
-    #[derive(Serialize)]
-    struct ErrorBody<'a> {
-        error: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        path: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        method: Option<&'a str>,
-    }
-    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
-    let body = match status {
-        StatusCode::NOT_FOUND => ErrorBody {
-            error: "not_found",
-            path: Some(req.uri().path()),
-            method: None,
-        },
-        StatusCode::METHOD_NOT_ALLOWED => ErrorBody {
-            error: "method_not_allowed",
-            path: Some(req.uri().path()),
-            method: Some(req.method().as_str()),
-        },
-        other => ErrorBody {
-            error: &other
-                .canonical_reason()
-                .unwrap_or("error")
-                .to_ascii_lowercase()
-                .replace(' ', "_"),
-            path: None,
-            method: None,
-        },
-    };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    json(res, status, Bytes::from(bytes));
-    ctrl.skip_rest();
-}
-
-#[cfg(debug_assertions)]
-#[handler]
-async fn panicking() {
-    panic!("test-panic route");
-}
-
-/// Runs a middleware on every request but the probes, polled by orchestrators many times a
-/// minute (no span exported for them).
-struct UnlessProbe<H>(H);
-
-#[async_trait]
-impl<H: Handler> Handler for UnlessProbe<H> {
-    async fn handle(
-        &self,
-        req: &mut Request,
-        depot: &mut Depot,
-        res: &mut Response,
-        ctrl: &mut FlowCtrl,
-    ) {
-        if crate::access_log::is_probe(req.uri().path()) {
-            ctrl.call_next(req, depot, res).await;
-        } else {
-            self.0.handle(req, depot, res, ctrl).await;
         }
     }
 }
@@ -290,6 +171,67 @@ async fn catch_panic(
     }
 }
 
+/// Runs a middleware on every request but the probes (no span exported for them).
+struct UnlessProbe<H>(H);
+
+#[async_trait]
+impl<H: Handler> Handler for UnlessProbe<H> {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        if crate::route::is_probe(req.uri().path()) {
+            ctrl.call_next(req, depot, res).await;
+        } else {
+            self.0.handle(req, depot, res, ctrl).await;
+        }
+    }
+}
+
+/// The catcher of both listeners: every error status becomes a small JSON document.
+pub fn json_catcher() -> Catcher {
+    Catcher::new(json_error)
+}
+
+/// Every error status becomes a small JSON document, never an HTML page.
+#[handler]
+async fn json_error(req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) {
+    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+    let reason = status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace(' ', "_");
+    let body = match status {
+        StatusCode::NOT_FOUND => ErrorBody {
+            error: "not_found",
+            path: Some(req.uri().path()),
+            method: None,
+        },
+        StatusCode::METHOD_NOT_ALLOWED => ErrorBody {
+            error: "method_not_allowed",
+            path: Some(req.uri().path()),
+            method: Some(req.method().as_str()),
+        },
+        _ => ErrorBody {
+            error: &reason,
+            path: None,
+            method: None,
+        },
+    };
+    res.render(Json(body));
+    ctrl.skip_rest();
+}
+
+#[cfg(debug_assertions)]
+#[handler]
+async fn panicking() {
+    panic!("test-panic route");
+}
+
 /// One route: GET (and HEAD, answered without a body by salvo) on `path`.
 fn get(path: &str, handler: impl Handler) -> Router {
     let handler = handler.arc();
@@ -303,12 +245,16 @@ fn get(path: &str, handler: impl Handler) -> Router {
 
 /// The public service: routes, middlewares and the JSON error catcher in one place.
 pub fn service(config: &Config, readiness: Readiness, telemetry: &Telemetry) -> Service {
-    let info = serde_json::to_vec(&PublicInfo::new(config)).unwrap_or_default();
     let router = Router::new()
-        .push(get("", Root::new(config)))
+        .push(get(
+            "",
+            Root {
+                env: config.env.clone(),
+            },
+        ))
         .push(get("health", health))
         .push(get("ready", Ready(readiness.clone())))
-        .push(get("info", Info { body: info.into() }));
+        .push(get("info", Info::new(config)));
     // Integration tests only (tests/http.rs): a route that panics; never in a release build.
     #[cfg(debug_assertions)]
     let router = if std::env::var_os("DATAPRESS_TEST_PANIC_ROUTE").is_some() {
@@ -323,7 +269,7 @@ pub fn service(config: &Config, readiness: Readiness, telemetry: &Telemetry) -> 
     }
     service
         .hoop(telemetry.metrics_middleware())
-        .hoop(AccessLog::new(config.log_format))
+        .hoop(AccessLog::new(config.traces_enabled()))
         .hoop(catch_panic)
         .hoop(CloseWhenDraining(readiness))
         .hoop(reject_body)

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Unexpected, Visitor};
+use serde::de;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const REDACTED: &str = "[redacted]";
@@ -42,66 +42,21 @@ impl Serialize for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// A string only; any other type is refused without its value, which serde's own
+    /// message would print (`found signed int `918273645``).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(SecretVisitor)
-    }
-}
-
-/// Accepts a string only; any other type is refused by its kind, never its value (serde's
-/// default error, `found signed int `918273645``, would print the secret).
-struct SecretVisitor;
-
-impl SecretVisitor {
-    fn refuse<E: de::Error>(&self, kind: &'static str) -> Result<Secret, E> {
-        Err(E::invalid_type(Unexpected::Other(kind), self))
-    }
-}
-
-impl Visitor<'_> for SecretVisitor {
-    type Value = Secret;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
-        Ok(Secret::new(v))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Secret, E> {
-        Ok(Secret(v))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Secret, E> {
-        self.refuse("a boolean (value not shown)")
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Secret, E> {
-        self.refuse("a number (value not shown)")
-    }
-
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Secret, E> {
-        self.refuse("a number (value not shown)")
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Secret, E> {
-        self.refuse("a number (value not shown)")
-    }
-
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Secret, E> {
-        self.refuse("a number (value not shown)")
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Secret, E> {
-        self.refuse("a number (value not shown)")
-    }
-
-    fn visit_char<E: de::Error>(self, v: char) -> Result<Secret, E> {
-        Ok(Secret(v.into()))
-    }
-
-    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Secret, E> {
-        self.refuse("bytes (value not shown)")
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Other(de::IgnoredAny),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Text(value) => Ok(Self(value)),
+            Raw::Other(_) => Err(de::Error::custom(
+                "invalid type: expected a string (value not shown)",
+            )),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::connections::Connections;
 use crate::readiness::Readiness;
-use crate::{listener, log_sink, routes, telemetry};
+use crate::{listener, routes, telemetry};
 
 /// Largest request head (request line + headers) accepted; hyper answers 431 beyond.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -59,15 +59,8 @@ pub fn run(config: Config) -> Result<(), ServeError> {
         builder.worker_threads(workers);
         builder
     };
-    let runtime = builder
-        .on_thread_park(log_sink::on_worker_park)
-        .on_thread_stop(log_sink::on_thread_stop)
-        .enable_all()
-        .build()
-        .map_err(ServeError::Runtime)?;
+    let runtime = builder.enable_all().build().map_err(ServeError::Runtime)?;
     let result = runtime.block_on(serve(config, workers));
-    // The single-threaded scheduler runs on this thread, which buffered like a worker.
-    log_sink::on_thread_stop();
     runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
     result
 }
@@ -137,7 +130,7 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
     );
     let handles = [public_handle, metrics_handle];
     let drain_over = tokio::select! {
-        () = tokio::time::sleep(config.drain_delay()) => true,
+        () = tokio::time::sleep(Duration::from_secs(config.drain_seconds)) => true,
         () = signals.recv() => false,
     };
     let outcome = if drain_over {
@@ -151,7 +144,7 @@ async fn serve(config: Config, workers: usize) -> Result<(), ServeError> {
         // The deadline is kept here, not by salvo, to know what it cuts.
         stop(&handles, |h| h.stop_graceful(None));
         tokio::select! {
-            done = wait_servers(&mut tasks, config.shutdown_timeout()) => {
+            done = wait_servers(&mut tasks, Duration::from_secs(config.shutdown_timeout_seconds)) => {
                 if done { Stop::Drained } else { Stop::Deadline }
             }
             () = signals.recv() => Stop::Signal,

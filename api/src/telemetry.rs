@@ -7,10 +7,8 @@
 //! - traces: OTLP export only when an endpoint is configured; otherwise no exporter,
 //!   no propagator and no tracing middleware exist at all.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use opentelemetry::trace::{TraceContextExt, TraceId, TracerProvider as _};
-use opentelemetry::{Context, KeyValue, global};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{KeyValue, global};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -20,9 +18,6 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::http_metrics::HttpMetrics;
-
-/// Set once traces are exported, so the per-request trace id lookup costs nothing otherwise.
-static TRACES_ON: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -94,14 +89,11 @@ fn init_logs(config: &Config) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::log_sink::Stdout);
+        .with_writer(std::io::stdout);
     match config.log_format {
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .map_event_format(crate::log_context::JsonWithRequest)
+            .event_format(crate::log_format::JsonLine)
+            .fmt_fields(crate::log_format::JsonFields)
             .init(),
         LogFormat::Pretty => builder.pretty().init(),
     }
@@ -178,17 +170,6 @@ fn init_traces(
         .build();
     global::set_text_map_propagator(TraceContextPropagator::new());
     global::set_tracer_provider(provider.clone());
-    TRACES_ON.store(true, Ordering::Release);
     tracing::info!(url, protocol = ?config.otel.protocol, "telemetry: exporting traces over OTLP");
     Ok(provider)
-}
-
-/// The current OpenTelemetry trace id, when traces are exported and one is active.
-pub fn current_trace_id() -> Option<TraceId> {
-    if !TRACES_ON.load(Ordering::Relaxed) {
-        return None;
-    }
-    let cx = Context::current();
-    let span_context = cx.span().span_context().clone();
-    span_context.is_valid().then(|| span_context.trace_id())
 }

@@ -10,10 +10,11 @@ use common::{Api, get, read_response, request};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Every JSON answer is rendered by salvo's `Json`, with its content type.
 fn assert_json(res: &common::Response) {
     assert_eq!(
         res.header("content-type"),
-        Some("application/json"),
+        Some("application/json; charset=utf-8"),
         "{res:?}"
     );
 }
