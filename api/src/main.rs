@@ -7,7 +7,6 @@ mod connections;
 mod healthcheck;
 mod http_metrics;
 mod listener;
-mod log_format;
 mod metrics;
 mod readiness;
 mod route;

@@ -14,7 +14,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
 use salvo::otel::Tracing;
+use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{Config, LogFormat};
 use crate::http_metrics::HttpMetrics;
@@ -87,15 +90,13 @@ fn init_logs(config: &Config) {
     let filter = EnvFilter::builder()
         .parse(&config.log_level)
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
     match config.log_format {
-        LogFormat::Json => builder
-            .event_format(crate::log_format::JsonLine)
-            .fmt_fields(crate::log_format::JsonFields)
+        LogFormat::Json => json_logs(std::io::stdout, filter).init(),
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stdout)
+            .pretty()
             .init(),
-        LogFormat::Pretty => builder.pretty().init(),
     }
     // A panic is one ERROR event (with the request's fields) instead of text on stderr.
     std::panic::set_hook(Box::new(|info| {
@@ -108,6 +109,22 @@ fn init_logs(config: &Config) {
         let location = info.location().map(ToString::to_string);
         tracing::error!(panic = message, location, "panic");
     }));
+}
+
+/// One JSON object per event: `timestamp`, `level`, the event's fields at the top level,
+/// `target`, and the fields of the span it happened in (the request) under `span`.
+fn json_logs<W>(writer: W, filter: EnvFilter) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .finish()
 }
 
 /// `service.name` from config (`OTEL_SERVICE_NAME`), plus `OTEL_RESOURCE_ATTRIBUTES`,
@@ -172,4 +189,75 @@ fn init_traces(
     global::set_tracer_provider(provider.clone());
     tracing::info!(url, protocol = ?config.otel.protocol, "telemetry: exporting traces over OTLP");
     Ok(provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The lines the JSON logs write while `f` runs, parsed.
+    fn lines(f: impl FnOnce()) -> Vec<serde_json::Value> {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = json_logs(move || out.clone(), EnvFilter::new("info"));
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    #[test]
+    fn events_are_json_lines_with_their_span_fields() {
+        let lines = lines(|| {
+            tracing::warn!(answer = 42, "outside");
+            let span = tracing::info_span!("request", request_id = "req-1", trace_id = Some("t1"));
+            span.in_scope(|| tracing::info!(ok = true, ratio = 0.5, "inside"));
+            tracing::info!(parent: &span, status = 200u16, "explicit parent");
+            tracing::debug!("filtered out");
+        });
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0]["message"], "outside");
+        assert_eq!(lines[0]["answer"], 42);
+        assert_eq!(lines[0]["level"], "WARN");
+        assert!(lines[0].get("span").is_none());
+        let ts = lines[0]["timestamp"].as_str().unwrap();
+        let parsed = chrono::DateTime::parse_from_rfc3339(ts).unwrap();
+        let age = chrono::Utc::now() - parsed.to_utc();
+        assert!(age.num_seconds().abs() < 5, "{ts}");
+        assert_eq!((ts.len(), &ts[19..20], &ts[26..]), (27, ".", "Z"), "{ts}");
+        assert_eq!(lines[1]["ok"], true);
+        assert_eq!(lines[1]["ratio"], 0.5);
+        let span = serde_json::json!({"request_id": "req-1", "trace_id": "t1", "name": "request"});
+        assert_eq!(lines[1]["span"], span);
+        assert_eq!(lines[2]["span"], span);
+        assert_eq!(lines[2]["status"], 200);
+        assert_eq!(lines[2]["target"], module_path!());
+    }
+
+    #[test]
+    fn strings_are_escaped_and_odd_numbers_stay_json() {
+        let nasty = "quote\" backslash\\ newline\n tab\t bell\u{7} é";
+        let lines = lines(|| {
+            tracing::info!(value = nasty, debug = ?nasty, nan = f64::NAN, big = u128::MAX, "m\"sg");
+        });
+        assert_eq!(lines[0]["value"], nasty);
+        assert_eq!(lines[0]["debug"], format!("{nasty:?}"));
+        assert_eq!(lines[0]["nan"], serde_json::Value::Null);
+        assert_eq!(lines[0]["big"], u128::MAX.to_string());
+        assert_eq!(lines[0]["message"], "m\"sg");
+    }
 }
