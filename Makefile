@@ -6,7 +6,7 @@ SHELL := bash
 .PHONY: help bootstrap fmt check test run up down images images-repro \
         test-api test-front test-compose lint-nix lint-manifests lint-ci \
         cluster-up cluster-down cluster-smoke cluster-up-3 cluster-down-3 cluster-smoke-3 \
-        cluster-test-3 e2e-k8s bench bench-smoke \
+        cluster-test-3 e2e-k8s bench bench-smoke bench-ab \
         docs-assets docs-check slides clean
 
 help: ## List the targets
@@ -71,6 +71,8 @@ bench: ## Full benchmark: API vs NGINX, FastAPI, bare Salvo, proxy hop
 	bench/run.sh
 bench-smoke: ## A few seconds of the bench harness
 	bench/run.sh --smoke
+bench-ab: ## Paired A/B of two API binaries at an imposed rate: make bench-ab A=path B=path
+	bench/ab.sh
 docs-assets: ## Regenerate docs/assets (screenshots, charts, diagrams)
 	docs/tools/assets.sh
 docs-check: ## Links, images, make targets and Mermaid blocks in docs/
