@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Paired A/B of two API builds: CPU per request at the same imposed rate, in turns.
+"""Paired A/B of API builds: CPU per request at the same imposed rate, in turns.
 
-`make bench-ab A=path B=path` (bench/ab.sh): NGINX static, build A and build B run side by
-side on the server core; each round measures every server on `/health` and `/` at the same
-open-loop rate (oha -q), in a rotating order, so a phase of the shared host hits all three.
+`make bench-ab A=path B=path` (bench/ab.sh): NGINX static and each build run side by side
+on the server core; each round measures every server on `/health` and `/` at the same
+open-loop rate (oha -q), in a rotating order, so a phase of the shared host hits them all.
 Per route it prints the median server CPU per request, each build ÷ NGINX (the targets'
-ratio) and B ÷ A, the median of the per-round ratios (paired), with their spread.
-Output: a table on stdout and <out>/ab.json.
+ratio) and each build ÷ the first one, as medians of the per-round ratios (paired), with
+their spread. Output: a table on stdout and <out>/ab.json.
 """
 
 import argparse
@@ -29,8 +29,8 @@ def paired(rounds: list[dict], num: str, den: str, route: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--a", required=True, help="NAME=path of build A (the reference)")
-    ap.add_argument("--b", required=True, help="NAME=path of build B (the change)")
+    ap.add_argument("--build", action="append", required=True,
+                    help="NAME=path of a build; the first one is the reference (repeat)")
     ap.add_argument("--nginx", required=True)
     ap.add_argument("--oha", required=True)
     ap.add_argument("--out", required=True)
@@ -38,10 +38,10 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=harness.FIXED_RATE_MAX)
     ap.add_argument("--seconds", type=float, default=harness.FIXED_RATE_SECONDS)
     a = ap.parse_args()
-    builds = dict(x.split("=", 1) for x in (a.a, a.b))
-    if len(builds) != 2:
-        ap.error("A and B need two different names")
-    (name_a, name_b) = builds
+    builds = dict(x.split("=", 1) for x in a.build)
+    if len(builds) < 2 or len(builds) != len(a.build) or "nginx" in builds:
+        ap.error("give at least two builds, each under its own name (not 'nginx')")
+    ref = a.build[0].split("=", 1)[0]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     idle = harness.IdleStates(True)
@@ -86,19 +86,18 @@ def main() -> int:
     result = {"rate": a.rate, "seconds": a.seconds, "rounds": rounds, "idle": idle.note,
               "builds": builds, "machine": harness.machine(), "unheld": unheld, "routes": {}}
     print(f"\nPaired A/B at {a.rate} req/s, {a.rounds} rounds of {a.seconds:g} s per server and route ({idle.note})")
-    print(f"{'route':8} {'NGINX µs':>9} {name_a + ' µs':>14} {name_b + ' µs':>14} "
-          f"{name_a + '÷NGINX':>14} {name_b + '÷NGINX':>14} {name_b + '÷' + name_a:>16}")
+    names = list(builds)
+    print(f"{'route':8} {'server':20} {'CPU µs/req':>10} {'÷ NGINX':>8} {'÷ ' + ref:>22}")
     for route in ROUTES:
-        med = {n: statistics.median(r[n][route] for r in rounds) for n in servers}
-        r = {"cpu_us_per_req": med,
-             "a_vs_nginx": paired(rounds, name_a, "nginx", route),
-             "b_vs_nginx": paired(rounds, name_b, "nginx", route),
-             "b_vs_a": paired(rounds, name_b, name_a, route)}
+        r = {"cpu_us_per_req": {n: statistics.median(x[n][route] for x in rounds) for n in servers},
+             "vs_nginx": {n: paired(rounds, n, "nginx", route) for n in names},
+             "vs_ref": {n: paired(rounds, n, ref, route) for n in names[1:]}}
         result["routes"][route] = r
-        ba = r["b_vs_a"]
-        print(f"{route:8} {med['nginx']:9.2f} {med[name_a]:14.2f} {med[name_b]:14.2f} "
-              f"{r['a_vs_nginx']['median']:14.3f} {r['b_vs_nginx']['median']:14.3f} "
-              f"{ba['median']:8.3f} [{ba['min']:.2f}–{ba['max']:.2f}]")
+        print(f"{route:8} {'nginx':20} {r['cpu_us_per_req']['nginx']:10.2f}")
+        for n in names:
+            vs = r["vs_ref"].get(n)
+            spread = f"{vs['median']:.3f} [{vs['min']:.2f}–{vs['max']:.2f}]" if vs else "reference"
+            print(f"{'':8} {n:20} {r['cpu_us_per_req'][n]:10.2f} {r['vs_nginx'][n]['median']:8.3f} {spread:>22}")
     print(f"runs below 97 % of the imposed rate: {len(unheld)}" + "".join(f"\n  {u}" for u in unheld))
     (out / "ab.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
