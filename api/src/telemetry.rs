@@ -113,6 +113,7 @@ fn init_logs(config: &Config) {
 
 /// One JSON object per event: `timestamp`, `level`, the event's fields at the top level,
 /// `target`, and the fields of the span it happened in (the request) under `span`.
+/// The library's JSON format; what it costs per request: ADR 0009.
 fn json_logs<W>(writer: W, filter: EnvFilter) -> impl Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,

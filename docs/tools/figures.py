@@ -106,7 +106,24 @@ def bench_deck(assets: Path) -> str:
             f"Détail : <code>docs/performance.md</code>.</p>\n")
 
 
-RENDERERS = {"node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
+def logging_ab(assets: Path) -> str:
+    """The paired A/B of the logging builds (ADR 0009), from `make bench-ab`'s ab.json."""
+    r = json.loads((assets / "logging-ab.json").read_text())
+    names = list(r["builds"])
+    rows = [f"| Route | Build | CPU par requête (µs) | ÷ NGINX | ÷ `{names[0]}` (min–max des tours) |",
+            "|---|---|---|---|---|"]
+    for route, x in r["routes"].items():
+        rows.append(f"| `{route}` | NGINX statique | {fr(x['cpu_us_per_req']['nginx'], 2)} | | |")
+        for n in names:
+            vs = x["vs_ref"].get(n)
+            ref = f"{fr(vs['median'], 2)} ({fr(vs['min'], 2)}–{fr(vs['max'], 2)})" if vs else "référence"
+            rows.append(f"| | `{n}` | {fr(x['cpu_us_per_req'][n], 2)} | {fr(x['vs_nginx'][n]['median'], 2)} | {ref} |")
+    return ("\n".join(rows) + f"\n\n{len(r['rounds'])} tours de {fr(r['seconds'])} s par serveur et par route à "
+            f"{fr(r['rate'])} requêtes par seconde imposées, {r['machine']} ; "
+            f"{len(r['unheld'])} mesures sous 97 % du débit imposé.\n")
+
+
+RENDERERS = {"logging-ab": logging_ab, "node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
              "bench-deck": bench_deck}
 
 
