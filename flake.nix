@@ -52,8 +52,8 @@
           # Static musl binaries need no libc in the image (crane's cross-musl example).
           muslTarget = "${pkgs.stdenv.hostPlatform.parsed.cpu.name}-unknown-linux-musl";
 
-          # The pinned toolchain plus the musl standard library. The target is added here,
-          # not in rust-toolchain.toml, which rustup reads on machines that cannot download it.
+          # The pinned toolchain and this system's musl standard library (rust-toolchain.toml
+          # lists the x86_64 one, which the offline builder uses).
           craneLib = (crane.mkLib pkgs).overrideToolchain (p:
             (p.rust-bin.fromRustupToolchainFile ./rust-toolchain.toml).override {
               targets = [ muslTarget ];

@@ -146,10 +146,10 @@ class FlakeOutputs(unittest.TestCase):
             self.assertFalse(api["doCheck"], "tests run once, in the nextest check")
             self.assertEqual(api["DATAPRESS_REVISION"], "0123456789abcdef0123456789abcdef01234567")
 
-    def test_rust_toolchain_file_lists_no_target(self):
-        # Targets live in the flake: rustup reads this file on machines that cannot download.
+    def test_rust_toolchain_file_pins_the_musl_target(self):
+        # The offline builder ships the same target as the flake's x86_64 build.
         toolchain = tomllib.loads((ROOT / "rust-toolchain.toml").read_text())["toolchain"]
-        self.assertNotIn("targets", toolchain)
+        self.assertEqual(toolchain["targets"], [SYSTEMS["x86_64-linux"]])
 
     def test_dev_shell_and_formatter(self):
         for _, s in self.each_system():
