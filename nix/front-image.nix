@@ -62,7 +62,10 @@ let
     install -D -m 0555 "$interp" $out/lib/$(basename "$interp")
     "$interp" --list $nginx | sed -n 's#^.* => \(/[^ ]*\) (0x[0-9a-f]*)$#\1#p' >libs
     [ -s libs ] || { echo "no library listed for $nginx" >&2; exit 1; }
-    while read -r lib; do install -m 0444 "$lib" $out/lib/; done <libs
+    while read -r lib; do
+      # The loader stays executable (the kernel opens PT_INTERP for execution).
+      [ "$(basename "$lib")" = "$(basename "$interp")" ] || install -m 0444 "$lib" $out/lib/
+    done <libs
     chmod u+w $out/usr/sbin/nginx
     patchelf --set-interpreter /lib/$(basename "$interp") --set-rpath /lib $out/usr/sbin/nginx
     # Paths into the store left in the copies (default prefixes, search paths) name nothing

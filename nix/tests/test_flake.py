@@ -370,6 +370,7 @@ class ImageScripts(unittest.TestCase):
         self.assertEqual(elf, ["/lib/ld-linux-x86-64.so.2", "/lib"])
         self.assertTrue({"ld-linux-x86-64.so.2", "libc.so.6", "libssl.so.3", "libcrypto.so.3"}
                         <= {p.name for p in (out / "lib").iterdir()})
+        self.assertEqual(stat.S_IMODE((out / "lib/ld-linux-x86-64.so.2").stat().st_mode), 0o555)
         if os.geteuid() != 0:
             self.skipTest("chroot needs root")
         p = subprocess.run(["chroot", str(out), "/usr/sbin/nginx", "-v"], capture_output=True, text=True)
