@@ -3,10 +3,14 @@
 
 - every relative link and image in README.md and docs/**/*.md resolves to a file;
 - every `make <target>` the docs mention is a target of the Makefile;
+- every repository path the Markdown files of the repository name in code spans (a top-level
+  entry, or a path under one) exists, from the root or from the file's folder (build outputs
+  excepted);
 - every ```mermaid block is extracted to OUTDIR (rendered by the caller).
 Exit 1 with one line per problem.
 """
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +19,28 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 HTML_SRC = re.compile(r"""<img[^>]+src=["']([^"']+)["']""")
 MAKE = re.compile(r"`make ([a-z][a-z0-9-]*)")
 MERMAID = re.compile(r"```mermaid\n(.*?)```", re.S)
+CODE = re.compile(r"`([^`\n]+)`")
+GENERATED = {"build", "target", "result", "result-1"}
+
+
+def missing_paths(md: Path, text: str) -> list[str]:
+    """Code spans that name a repository path (no spaces, no placeholders) that does not exist."""
+    top = {p.name for p in ROOT.iterdir()} - GENERATED
+    out = []
+    for span in CODE.findall(text):
+        if " " in span or any(c in span for c in "*<>{}$|=,"):
+            continue
+        if span.split("/")[0] not in top or ("/" not in span and span not in top):
+            continue
+        path = re.sub(r"(:\d+(-\d+)?|#.*)$", "", span).rstrip("/")
+        if not (ROOT / path).exists() and not (md.parent / path).exists():
+            out.append(span)
+    return out
+
+
+def markdown_files() -> list[Path]:
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "*.md"], capture_output=True, text=True, check=True)
+    return [ROOT / f for f in tracked.stdout.split() if "node_modules" not in f]
 
 
 def make_targets() -> set[str]:
@@ -45,6 +71,9 @@ def main() -> int:
             blocks += 1
             name = f"{str(rel).replace('/', '_')}-{i}.mmd"
             (out / name).write_text(block)
+    for md in markdown_files():
+        for span in missing_paths(md, md.read_text()):
+            problems.append(f"{md.relative_to(ROOT)}: names `{span}`, which is not in the repository")
     for p in problems:
         print("FAIL", p)
     print(f"docs: {len(files)} files, {links} links and images checked, {blocks} mermaid blocks extracted to {out}")
