@@ -46,10 +46,15 @@ else
     args+=(--skipped "bare=not built (make bench builds it)")
   fi
 fi
-# The shipped build (a no-op when images/build.sh just built it) and the allocator baselines.
+# The shipped build (a no-op when images/build.sh just built it); the allocator baselines in
+# full mode only (each is a whole release build with LTO: minutes on 2 cores).
 api_bin=${DP_API_BIN:-$("$DP_ROOT/scripts/build-api.sh" shipped)}
 for variant in musl-system glibc; do
-  args+=(--api-variant "api-$variant=$("$DP_ROOT/scripts/build-api.sh" "$variant")")
+  if [[ $mode == full ]]; then
+    args+=(--api-variant "api-$variant=$("$DP_ROOT/scripts/build-api.sh" "$variant")")
+  else
+    args+=(--skipped "api-$variant=not built in smoke mode (make bench builds it)")
+  fi
 done
 [[ -x $api_bin ]] || die "no API binary at $api_bin"
 

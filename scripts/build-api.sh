@@ -47,5 +47,6 @@ log "building datapress-api $variant ($target, revision ${DATAPRESS_REVISION:0:1
 
 out="$CARGO_TARGET_DIR/variants/datapress-api-$variant"
 mkdir -p "$(dirname "$out")"
-cp "$CARGO_TARGET_DIR/$target/release/datapress-api" "$out.tmp" && mv -f "$out.tmp" "$out"
+cp "$CARGO_TARGET_DIR/$target/release/datapress-api" "$out.tmp"
+mv -f "$out.tmp" "$out"
 echo "$out"
