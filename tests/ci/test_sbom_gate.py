@@ -17,8 +17,11 @@ REQUIRE = ["--require", "nginx", "--require", "openssl", "--require", "glibc|mus
 
 def sbom(components=FRONT):
     return {"bomFormat": "CycloneDX", "specVersion": "1.5",
-            "components": [{"type": "application", "name": n, "version": v, "purl": f"pkg:nix/{n}@{v}"}
-                           for n, v in components]}
+            "components": [{"type": "application", "name": n, "version": v, "purl": f"pkg:nix/{n}@{v}",
+                            "cpe": f"cpe:2.3:a:{n}:{n}:{v}:*:*:*:*:*:*:*"} for n, v in components]}
+
+
+DB = {"descriptor": {"name": "grype", "db": {"status": {"built": "2026-12-01T00:00:00Z", "valid": True}}}}
 
 
 def match(severity, state, name="openssl", versions=("3.5.2",)):
@@ -27,9 +30,9 @@ def match(severity, state, name="openssl", versions=("3.5.2",)):
             "artifact": {"name": name, "version": "3.5.1", "type": "unknown"}}
 
 
-def run(tmp_path, doc, matches=(), require=REQUIRE):
+def run(tmp_path, doc, matches=(), require=REQUIRE, db=DB):
     (tmp_path / "sbom.json").write_text(json.dumps(doc))
-    (tmp_path / "grype.json").write_text(json.dumps({"matches": list(matches)}))
+    (tmp_path / "grype.json").write_text(json.dumps({"matches": list(matches), **db}))
     return subprocess.run([sys.executable, str(GATE), "datapress-front:1.0.0", str(tmp_path / "sbom.json"),
                            str(tmp_path / "grype.json"), *require], capture_output=True, text=True)
 
@@ -71,3 +74,21 @@ def test_inventory_and_fixable_helpers():
     assert sbom_gate.missing(names, ["nginx", "glibc|musl"]) == ["glibc|musl"]
     assert sbom_gate.fixable({"matches": [match("High", "fixed"), match("High", "fixed")]}) == [
         ("HIGH", "CVE-2026-0002", "openssl", "3.5.1", "3.5.2")]
+
+
+def test_required_package_without_cpe_fails(tmp_path):
+    doc = sbom()
+    for c in doc["components"]:
+        if c["name"] == "openssl":
+            del c["cpe"]
+    result = run(tmp_path, doc)
+    assert result.returncode == 1 and "openssl has no CPE" in result.stdout
+
+
+def test_scan_without_a_loaded_database_fails(tmp_path):
+    for db in ({}, {"descriptor": {"db": {"status": {"built": "2026-12-01", "valid": False}}}},
+               {"descriptor": {"db": {"built": "2026-12-01", "error": "checksum mismatch"}}}):
+        result = run(tmp_path, sbom(), db=db)
+        assert result.returncode == 1 and "no loaded vulnerability database" in result.stdout, db
+    older = {"descriptor": {"db": {"built": "2026-12-01T00:00:00Z", "schemaVersion": 5, "error": None}}}
+    assert run(tmp_path, sbom(), db=older).returncode == 0
