@@ -71,6 +71,16 @@ let
     # Paths into the store left in the copies (default prefixes, search paths) name nothing
     # in the image: blank them, so the image closure is exactly these files.
     chmod u+w $out/usr/sbin/nginx $out/lib/*
+    # Each copied library finds its own dependencies in /lib too (a RUNPATH only serves the
+    # object that carries it, and the loader's built-in search path is blanked below), and
+    # every library any copy needs is there.
+    for f in $out/usr/sbin/nginx $out/lib/*; do
+      [ "$(basename "$f")" != "$(basename "$interp")" ] || continue
+      [ "$f" = $out/usr/sbin/nginx ] || patchelf --set-rpath /lib "$f"
+      for needed in $(patchelf --print-needed "$f"); do
+        [ -e "$out/lib/$needed" ] || { echo "$f needs $needed, which was not copied" >&2; exit 1; }
+      done
+    done
     nuke-refs $out/usr/sbin/nginx $out/lib/*
     chmod a-w $out/usr/sbin/nginx $out/lib/*
   '';
