@@ -4,7 +4,8 @@
 #  - diagrams/NAME.svg from each ```mermaid block whose first line is `%% asset: NAME`;
 #  - front-after-click.png and front-api-down.png, the browser e2e's screenshots (from
 #    make e2e-k8s when it ran, else from the front suite, which runs if needed);
-#  - bench.svg, the chart of the last full `make bench` (never made up: missing = warning);
+#  - bench.svg and bench.json, the chart and results of the last full `make bench` (never
+#    made up: missing = warning);
 #  - zero-downtime.svg and zero-downtime.json, the per-second series and figures of the last
 #    `make e2e-k8s` (missing = warning);
 #  - node-loss.svg and node-loss.json, the same for the three-node cases of the last
@@ -40,8 +41,12 @@ fi
 cp "$shots/front-after-click.png" "$assets/front-after-click.png"
 cp "$shots/front-api-down.png" "$assets/front-api-down.png" 2>/dev/null || warn "no API-down screenshot"
 
-chart=$(ls -t "$DP_BUILD"/bench/*.svg 2>/dev/null | head -1 || true)
-if [[ -n $chart ]]; then cp "$chart" "$assets/bench.svg"; else warn "no benchmark chart in build/bench: run 'make bench' first"; fi
+if [[ -f $DP_BUILD/bench/bench.svg && -f $DP_BUILD/bench/results.json ]]; then
+  cp "$DP_BUILD/bench/bench.svg" "$assets/bench.svg"
+  cp "$DP_BUILD/bench/results.json" "$assets/bench.json"
+else
+  warn "no full benchmark in build/bench: run 'make bench' first"
+fi
 zd="$DP_BUILD/e2e-k8s"
 if [[ -f $zd/zero-downtime.svg && -f $zd/zero-downtime.json ]]; then
   cp "$zd/zero-downtime.svg" "$zd/zero-downtime.json" "$assets/"

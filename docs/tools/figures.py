@@ -90,7 +90,22 @@ def node_loss_deck(assets: Path) -> str:
             f"<p class=\"small\">{run_line(doc, lose['rate'], html=True)}</p>\n")
 
 
-RENDERERS = {"node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck}
+def bench_deck(assets: Path) -> str:
+    """The measured reasons for Rust over FastAPI, from the last full `make bench`."""
+    r = json.loads((assets / "bench.json").read_text())
+    if r["meta"]["mode"] != "full":
+        sys.exit("figures: docs/assets/bench.json is not a full bench (make bench)")
+    t, api, fast = r["ratios"]["targets"], r["servers"]["api"], r["servers"]["fastapi"]
+    return (f"<p class=\"small\">Banc du {r['meta']['date'][:10]} (révision <code>{r['meta']['revision'][:12]}</code>, "
+            f"{r['meta']['machine']}) : "
+            f"API Rust {fr(t['rps_vs_fastapi_root']['value'], 1)} fois plus de requêtes par seconde que FastAPI sur "
+            f"<code>/</code> ; mémoire {fr(api['rss_after_load_mb'], 1)} Mo contre {fr(fast['rss_after_load_mb'], 1)} Mo ; "
+            f"démarrage {fr(api['start_ms_median'], 0)} ms contre {fr(fast['start_ms_median'], 0)} ms. "
+            f"Détail : <code>docs/performance.md</code>.</p>\n")
+
+
+RENDERERS = {"node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
+             "bench-deck": bench_deck}
 
 
 def render(text: str, assets: Path) -> str:
