@@ -24,8 +24,8 @@ MARGIN=${E2E_MARGIN_SECONDS:-5}
 FRONT_KILL_MAX_FAILED=${E2E_FRONT_KILL_MAX_FAILED:-$((RATE / 2))}
 LOADGEN="$DP_ROOT/tests/e2e/loadgen.py"
 LOAD_CLIENTS=8 LOAD_TIMEOUT=5 # half keep-alive, half new-connection; seconds per request
-CASES_ALL=(api-rollout front-rollout config-change rollout-undo delete-api-pod delete-front-pod
-  kill-api-container kill-front-container control-broken-rollout control-lossy)
+CASES_ALL=(api-rollout front-rollout config-change rollout-undo secret-rotation delete-api-pod
+  delete-front-pod kill-api-container kill-front-container control-broken-rollout control-lossy)
 # Only on a cluster of several nodes (make cluster-up-3), chosen by name or as group "nodes".
 CASES_NODES=(drain-node lose-node)
 API=datapress-api FRONT=datapress-front
@@ -123,7 +123,7 @@ case_api-rollout() { rollout_case "$API" "$API_SEL" api "$REV"; }
 case_front-rollout() { rollout_case "$FRONT" "$FRONT_SEL" front "$ROLL_REV"; }
 
 # A ConfigMap change through kustomize: a new hashed name, so the API pods roll.
-config_overlay() { # config_overlay BANNER: a kustomization on top of recette, at the rollout tag
+config_overlay() { # config_overlay BANNER [PASSWORD]: a kustomization on top of recette, at the rollout tag
   local dir="$WORK/overlay-config"
   mkdir -p "$dir"
   cat >"$dir/kustomization.yaml" <<YAML
@@ -142,6 +142,17 @@ configMapGenerator:
     literals:
       - APP_BANNER=$1
 YAML
+  if [[ -n ${2:-} ]]; then
+    cat >>"$dir/kustomization.yaml" <<YAML
+secretGenerator:
+  - name: datapress-secret
+    behavior: replace
+    literals:
+      - DB_PASSWORD=$2
+    options:
+      immutable: true
+YAML
+  fi
   echo "$dir"
 }
 case_config-change() {
@@ -156,6 +167,25 @@ case_config-change() {
   [[ $(served_banner) == "$banner" ]] || die "the new banner is not served: $(served_banner)"
   end_case
   report --expect-revisions "$(rev_api "$ROLL_REV"),$(rev_page "$ROLL_REV")" --after-mark "old pods gone"
+}
+
+# The procedure of docs/exploitation.md (section 6): a new password through the generator, so
+# a new Secret name, so every API pod restarts and reads it; nothing may fail meanwhile.
+case_secret-rotation() {
+  local old dir before after banner="DataPress - recette (config changed by e2e)"
+  mapfile -t old < <(pods_of "$API_SEL")
+  before=$(kn get "deployment/$API" -o jsonpath='{.spec.template.spec.volumes[?(@.name=="secret")].secret.secretName}')
+  dir=$(config_overlay "$banner" "FAKE-rotated-by-e2e-$RANDOM")
+  mark "kubectl apply -k (new Secret)"
+  k apply -k "$dir" >&2
+  rollout "$API"
+  wait_gone "${old[@]}"
+  after=$(kn get "deployment/$API" -o jsonpath='{.spec.template.spec.volumes[?(@.name=="secret")].secret.secretName}')
+  [[ $after != "$before" && $after == datapress-secret-* ]] || die "the API still mounts $before after the rotation ($after)"
+  python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d.get("db_password") != "set" or "FAKE" in json.dumps(d))' \
+    < <(curl -fsS --max-time 5 "$BASE/api/info") || die "/api/info after the rotation: no password set, or its value shown"
+  end_case
+  report
 }
 
 case_rollout-undo() {
