@@ -27,8 +27,9 @@ KIND_FW_TAG=datapress-kind
 # CAP_SYS_RESOURCE: the limits of our own containers.conf (written by up.sh) apply to the nodes.
 if [[ $KIND_PROVIDER == podman ]]; then export CONTAINERS_CONF="$KIND_DIR/containers.conf"; fi
 # The front's NodePort 30080, published on 127.0.0.1 outside the NodePort range (30000-32767)
-# that the project's single-node cluster captures on every local address.
-KIND_FRONT_PORT=${DATAPRESS_KIND_FRONT_PORT:-38080}
+# that the project's single-node cluster captures on every local address, and below the
+# ephemeral port range (32768-60999): a load test's TIME_WAIT sockets there made the bind fail.
+KIND_FRONT_PORT=${DATAPRESS_KIND_FRONT_PORT:-29080}
 # Pod and Service ranges apart from the single-node cluster's (10.244.0.0/16, 10.96.0.0/12):
 # both clusters' packets cross the host's netfilter (br_netfilter) side by side.
 KIND_POD_CIDR=10.245.0.0/16
