@@ -32,23 +32,29 @@ def cases(doc: dict) -> dict:
     return {c["case"]: c for c in doc["cases"]}
 
 
-def node_loss(assets: Path) -> str:
+def node_cases(assets: Path) -> tuple:
+    """The three-node run: its document, the drain, loss and return cases, and the loss's
+    marks in seconds from the moment the node stopped."""
     doc = json.loads((assets / "node-loss.json").read_text())
     c = cases(doc)
-    drain, lose, back = c["drain-node"], c["lose-node"], c["node-back"]
-    m = lose["marks_s"]
-    stop = m["node stopped"]
+    lose = c["lose-node"]
+    stop = lose["marks_s"]["node stopped"]
+    return doc, c["drain-node"], lose, c["node-back"], {k: v - stop for k, v in lose["marks_s"].items()}
+
+
+def node_loss(assets: Path) -> str:
+    doc, drain, lose, back, m = node_cases(assets)
     rows = [
         "| Mesure | Valeur |",
         "|---|---|",
         f"| Vidage d'un nœud (`kubectl drain`) : requêtes échouées | **{drain['failed']}** sur {fr(drain['sent'])} |",
-        f"| Arrêt brut d'un nœud : requêtes échouées | **{lose['failed']}** sur {fr(lose['sent'])} "
+        f"| Arrêt net d'un nœud : requêtes échouées | **{lose['failed']}** sur {fr(lose['sent'])} "
         f"({pct(lose['failed'], lose['sent'])}) |",
         f"| … dont après la sortie de ses pods des Services | {lose['failed_after']['its pods out of the endpoints']} |",
-        f"| Nœud déclaré perdu après | {fr(m['node declared lost'] - stop, 1)} s |",
-        f"| Ses pods retirés des Services après | {fr(m['its pods out of the endpoints'] - stop, 1)} s |",
+        f"| Nœud déclaré perdu après | {fr(m['node declared lost'], 1)} s |",
+        f"| Ses pods retirés des Services après | {fr(m['its pods out of the endpoints'], 1)} s |",
         f"| Répliques de nouveau prêtes sur les autres nœuds après | "
-        f"{fr(m['replicas Ready on the other nodes'] - stop, 1)} s |",
+        f"{fr(m['replicas Ready on the other nodes'], 1)} s |",
         f"| p99 le plus haut d'une seconde pendant la perte | {fr(lose['event']['worst_p99_ms'])} ms |",
         f"| Retour du nœud et nouvelle répartition : requêtes échouées | **{back['failed']}** sur "
         f"{fr(back['sent'])} ({pct(back['failed'], back['sent'])}) |",
@@ -73,11 +79,7 @@ def zero_downtime_deck(assets: Path) -> str:
 
 
 def node_loss_deck(assets: Path) -> str:
-    doc = json.loads((assets / "node-loss.json").read_text())
-    c = cases(doc)
-    drain, lose, back = c["drain-node"], c["lose-node"], c["node-back"]
-    m = lose["marks_s"]
-    stop = m["node stopped"]
+    doc, drain, lose, back, m = node_cases(assets)
     rows = [
         "| Trois nœuds, sous charge | Requêtes | Échouées |",
         "|---|---|---|",
@@ -85,8 +87,8 @@ def node_loss_deck(assets: Path) -> str:
         f"| Panne : un nœud arrêté net | {fr(lose['sent'])} | **{lose['failed']}** ({pct(lose['failed'], lose['sent'])}) |",
         f"| Retour du nœud | {fr(back['sent'])} | **{back['failed']}** ({pct(back['failed'], back['sent'])}) |",
     ]
-    return ("\n".join(rows) + f"\n\nNœud déclaré perdu en **{fr(m['node declared lost'] - stop)} s**, "
-            f"répliques remplacées et prêtes en **{fr(m['replicas Ready on the other nodes'] - stop)} s**.\n\n"
+    return ("\n".join(rows) + f"\n\nNœud déclaré perdu en **{fr(m['node declared lost'])} s**, "
+            f"répliques remplacées et prêtes en **{fr(m['replicas Ready on the other nodes'])} s**.\n\n"
             f"<p class=\"small\">{run_line(doc, lose['rate'], html=True)}</p>\n")
 
 

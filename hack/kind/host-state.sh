@@ -15,7 +15,13 @@ if [[ ${1:-} == --ignore-project-cluster ]]; then
   filter=(grep -vE 'KUBE-|10\.244\.|datapress-cluster|kubepods|(^| |\.)veth[0-9a-f]{8}( |\.|$)|^net\.ipv4\.conf\.all\.route_localnet ')
 fi
 section() { printf '## %s\n' "$1"; }
-rules() { "$@" 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/' || true; } # counters reset
+# A ruleset with its counters reset; a save command that fails is recorded as such (not as
+# an empty ruleset), so the comparison shows it.
+rules() {
+  local out
+  out=$("$@" 2>/dev/null) || { echo "unreadable: $* (exit $?)"; return 0; }
+  { grep -v '^#' <<<"$out" || true; } | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/'
+}
 {
   for engine in docker podman; do
     command -v "$engine" >/dev/null || continue
