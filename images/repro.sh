@@ -84,7 +84,10 @@ for key in api front; do
 done
 
 # What scanners read: the binary's dependency list (cargo-auditable) and dpkg's status.d.
-if readelf -S "$root/a/$api_bin" | grep -q '\.dep-v0'; then
+# Read whole, then grep: with pipefail, `readelf | grep -q` fails when grep exits before
+# readelf's last write (SIGPIPE, exit 141), which the section table's 4 KB output does.
+sections=$(readelf -S "$root/a/$api_bin") || die "readelf cannot read $root/a/$api_bin"
+if grep -q '\.dep-v0' <<<"$sections"; then
   log "the API binary embeds its dependency list (.dep-v0, cargo-auditable)"
 else
   warn "the API binary has no .dep-v0 section (cargo-auditable missing)"; fail=1
@@ -92,7 +95,7 @@ fi
 status_pkgs() { tar -tf "$1" | sed -n 's#^var/lib/dpkg/status.d/\(.\+\)$#\1#p' | sort | tr '\n' ' '; }
 log "dpkg status.d, api: $(status_pkgs "$root/a/work/context/api/base.tar")"
 log "dpkg status.d, front adds: $(status_pkgs "$root/a/work/context/front/libc.tar") $(status_pkgs "$root/a/work/context/front/nginx.tar")"
-has_status() { tar -xOf "$1" "var/lib/dpkg/status.d/$2" 2>/dev/null | grep -q '^Status: install ok installed'; }
+has_status() { local status; status=$(tar -xOf "$1" "var/lib/dpkg/status.d/$2" 2>/dev/null) && grep -q '^Status: install ok installed' <<<"$status"; }
 for entry in api/base:ca-certificates api/base:base-files front/libc:libc6 front/libc:libgcc-s1 front/nginx:nginx front/nginx:libssl3; do
   tar=$root/a/work/context/${entry%%:*}.tar pkg=${entry##*:}
   has_status "$tar" "$pkg" || { warn "no dpkg status for $pkg in ${entry%%:*}"; fail=1; }
