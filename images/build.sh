@@ -54,7 +54,10 @@ mmdebstrap --quiet --variant=extract --skip=cleanup/apt/cache \
 [[ -x $DP_ROOT/front/build.sh ]] || die "front/build.sh is missing: the front image needs the packaged site"
 [[ -f $DP_ROOT/front/nginx/nginx.conf ]] || die "front/nginx/nginx.conf is missing"
 rm -rf "$work/site" "$work/context"
-"$DP_ROOT/front/build.sh" "$work/site"
+DATAPRESS_REVISION=$revision "$DP_ROOT/front/build.sh" "$work/site"
+# The page names the revision the image's label does: rollout tests tell builds apart by it.
+grep -qF "<meta name=\"datapress-revision\" content=\"$revision\">" "$work/site/index.html" \
+  || die "the packaged page does not carry revision $revision"
 python3 "$DP_ROOT/images/assemble.py" --contract "$contract" --rootfs "$rootfs" \
   --api-bin "$api_bin" --site "$work/site" \
   --nginx-conf "$DP_ROOT/front/nginx/nginx.conf" --mime-types "$DP_ROOT/front/nginx/mime.types" \
