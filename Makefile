@@ -67,7 +67,7 @@ e2e-k8s: ## Deploy recette to the KUBECONFIG cluster and prove zero-downtime upd
 	tests/e2e/k8s.sh
 
 ## --- Benchmarks and documentation
-bench: ## Full benchmark: API vs NGINX, FastAPI, bare Salvo, proxy hop
+bench: ## Full benchmark: API vs NGINX, FastAPI, bare Salvo, proxy hop, glibc and musl builds
 	bench/run.sh
 bench-smoke: ## A few seconds of the bench harness
 	bench/run.sh --smoke

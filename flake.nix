@@ -52,8 +52,8 @@
           # Static musl binaries need no libc in the image (crane's cross-musl example).
           muslTarget = "${pkgs.stdenv.hostPlatform.parsed.cpu.name}-unknown-linux-musl";
 
-          # The pinned toolchain plus the musl standard library. The target is added here,
-          # not in rust-toolchain.toml, which rustup reads on machines that cannot download it.
+          # The pinned toolchain and this system's musl standard library (rust-toolchain.toml
+          # lists the x86_64 one, which the offline builder uses).
           craneLib = (crane.mkLib pkgs).overrideToolchain (p:
             (p.rust-bin.fromRustupToolchainFile ./rust-toolchain.toml).override {
               targets = [ muslTarget ];
@@ -62,12 +62,17 @@
           # Cargo manifests and Rust sources only: editing docs or manifests rebuilds nothing.
           src = craneLib.cleanCargoSource ./.;
 
+          # The allocator (mimalloc) is C: compiled for musl by nixpkgs' musl compiler, as the
+          # offline builder compiles it with Debian's musl-gcc, never against glibc's headers.
+          muslCC = pkgs.pkgsStatic.stdenv.cc;
+
           # Shared by the build and every check, so they all reuse one dependency build.
           commonArgs = {
             inherit src;
             strictDeps = true;
             CARGO_BUILD_TARGET = muslTarget;
             CARGO_BUILD_RUSTFLAGS = "-C target-feature=+crt-static";
+            "CC_${builtins.replaceStrings [ "-" ] [ "_" ] muslTarget}" = "${muslCC}/bin/${muslCC.targetPrefix}cc";
           };
 
           cargoArtifacts = craneLib.buildDepsOnly commonArgs;
@@ -88,9 +93,12 @@
 
           # Both images share the contract's user, labels, healthcheck and writable /tmp.
           contractImage = import ./nix/contract-image.nix {
-            inherit (pkgs) lib dockerTools;
+            inherit (pkgs) lib dockerTools runCommand symlinkJoin writeText writeTextDir python3;
             inherit contract version revision created;
           };
+
+          apiImage = pkgs.callPackage ./nix/api-image.nix { inherit api contractImage; };
+          frontImage = pkgs.callPackage ./nix/front-image.nix { inherit api contractImage version revision; };
 
           checks = {
             inherit api;
@@ -105,7 +113,9 @@
             nextest = craneLib.cargoNextest (commonArgs // { inherit cargoArtifacts; });
 
             audit = craneLib.cargoAudit { inherit src advisory-db; };
-          };
+          }
+          # The image contract: static binary, minimal NGINX and its configuration, sizes.
+          // pkgs.callPackage ./nix/checks.nix { inherit api apiImage frontImage version revision; };
         in
         {
           inherit checks;
@@ -113,8 +123,11 @@
           packages = {
             inherit api;
             default = api;
-            api-image = pkgs.callPackage ./nix/api-image.nix { inherit api contractImage; };
-            front-image = pkgs.callPackage ./nix/front-image.nix { inherit api contractImage version revision; };
+            api-image = apiImage;
+            front-image = frontImage;
+            # What each image's SBOM covers (scripts/ci/sbom-images.sh).
+            api-image-closure = apiImage.closure;
+            front-image-closure = frontImage.closure;
           };
 
           # `nix develop`: the pinned toolchain (added by crane) and what the Makefile calls.

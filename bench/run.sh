@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # `make bench`: the API against NGINX static (the practical limit), FastAPI + uvicorn (the
-# seed's stack), a bare Salvo app and the front's proxy hop; `--smoke` (`make bench-smoke`,
-# suite `bench`): a few seconds of the same harness, with wrk only and no extra build.
+# seed's stack), a bare Salvo app and the front's proxy hop, and the shipped API build (static
+# musl + its allocator) beside the same code with musl's and glibc's own malloc; `--smoke`
+# (`make bench-smoke`, suite `bench`): a few seconds of the same harness, with wrk only.
 # Servers run on core 1, the load generator on core 0, on 127.0.0.1, bounded in time.
-# The full bench builds the images first (images/build.sh, with its Docker engine) to size
-# them, and measures the API binary they ship.
+# Both modes build the API binaries with scripts/build-api.sh, the images' own build command,
+# at HEAD's revision: the harness refuses a binary reporting another revision. The full bench
+# also builds the images first (images/build.sh, with its Docker engine) to size them.
 # Output: a table on stdout, build/bench/{results.json,bench.svg,report.txt} (smoke: build/bench/smoke/).
-# Env: DP_API_BIN=path  measure this API binary instead of building or finding one.
+# Env: DP_API_BIN=path  measure this API binary instead of the shipped build (it must report
+#                       HEAD's revision).
 #      BENCH_IDLE=allowed let idle cores sleep (default: poll, cores kept out of idle
 #                         states through PM QoS); results then go to build/bench/idle-allowed/.
 set -euo pipefail
@@ -23,35 +26,36 @@ checks_started
 
 ensure_apt wrk nginx
 "$DP_ROOT/scripts/bootstrap.sh"
+log "harness unit tests (bench/test_harness.py)"
+python3 "$DP_ROOT/bench/test_harness.py"
 target=${CARGO_TARGET_DIR:-$DP_ROOT/target}
 out=$DP_BUILD/bench
 args=()
 
 if [[ $mode == full ]]; then
-  # The images, so their sizes are measured, and the API binary they ship.
+  # The images, so their sizes are measured.
   "$DP_ROOT/images/build.sh"
   log "cargo build --release -p salvo-bare"
   (cd "$DP_ROOT" && cargo build --release --locked -p salvo-bare)
-  api_bin=${DP_API_BIN:-$(images_target_dir)/release/datapress-api}
   args+=(--bare-bin "$target/release/salvo-bare" --oha "$(cargo_tool oha 1.16.0)")
 else
   out=$out/smoke
-  # Build nothing `make test` does not build: prefer the images suite's release binary.
-  api_bin=${DP_API_BIN:-}
-  for candidate in "$(images_target_dir)/release/datapress-api" "$target/release/datapress-api"; do
-    [[ -z $api_bin && -x $candidate ]] && api_bin=$candidate
-  done
-  if [[ -z $api_bin ]]; then
-    log "no release API binary yet: cargo build --release -p datapress-api"
-    (cd "$DP_ROOT" && cargo build --release --locked -p datapress-api)
-    api_bin=$target/release/datapress-api
-  fi
   if [[ -x $target/release/salvo-bare ]]; then
     args+=(--bare-bin "$target/release/salvo-bare")
   else
     args+=(--skipped "bare=not built (make bench builds it)")
   fi
 fi
+# The shipped build (a no-op when images/build.sh just built it); the allocator baselines in
+# full mode only (each is a whole release build with LTO: minutes on 2 cores).
+api_bin=${DP_API_BIN:-$("$DP_ROOT/scripts/build-api.sh" shipped)}
+for variant in musl-system glibc; do
+  if [[ $mode == full ]]; then
+    args+=(--api-variant "api-$variant=$("$DP_ROOT/scripts/build-api.sh" "$variant")")
+  else
+    args+=(--skipped "api-$variant=not built in smoke mode (make bench builds it)")
+  fi
+done
 [[ -x $api_bin ]] || die "no API binary at $api_bin"
 
 # The seed's original stack, from the Python package index, pinned.

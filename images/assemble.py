@@ -3,8 +3,9 @@
 build contexts (deterministic layer tarballs + a Dockerfile FROM scratch per image).
 
 Layers (the base is byte-identical in both images, so Docker stores it once):
-  base   users, CA bundle, os-release, glibc + libgcc, dpkg status.d, copyrights
-  nginx  (front only) NGINX and only the libraries its loader resolves
+  base   users, CA bundle, os-release, dpkg status.d, copyrights
+  libc   (front only) glibc + libgcc, for NGINX: the API binary is static (no C library)
+  nginx  (front only) NGINX and only the libraries its loader resolves beyond those
   app    api: the binary; front: site, nginx.conf + mime.types, upstream.d/api.conf, the binary
          (its healthcheck probe)
 
@@ -214,21 +215,26 @@ def base_layer(rootfs, pkgs, contract, epoch):
     # So that scanners recognise the distribution.
     for p in ("etc/os-release", "usr/lib/os-release", "etc/debian_version"):
         layer.from_rootfs(rootfs, p)
-
-    # glibc and libgcc, minus the charset converters (gconv) nothing here uses.
-    for path, owner in sorted(pkgs.files.items()):
-        if owner in ("libc6", "libgcc-s1") and path.startswith(("lib/", "lib64/")) and "/gconv/" not in path:
-            layer.from_rootfs(rootfs, path)
     add_package_metadata(layer, rootfs, pkgs, declared=["ca-certificates"])
     return layer
 
 
-def nginx_layer(rootfs, pkgs, base, epoch):
+def libc_layer(rootfs, pkgs, epoch):
+    """glibc and libgcc, minus the charset converters (gconv) nothing here uses."""
+    layer = Layer(epoch, pkgs)
+    for path, owner in sorted(pkgs.files.items()):
+        if owner in ("libc6", "libgcc-s1") and path.startswith(("lib/", "lib64/")) and "/gconv/" not in path:
+            layer.from_rootfs(rootfs, path)
+    add_package_metadata(layer, rootfs, pkgs)
+    return layer
+
+
+def nginx_layer(rootfs, pkgs, below, epoch):
     layer = Layer(epoch, pkgs)
     layer.from_rootfs(rootfs, "usr/sbin/nginx")
     for lib in elf_closure(rootfs, Path(rootfs) / "usr/sbin/nginx"):
         for p in with_link_targets(rootfs, lib):
-            if p not in base.paths():
+            if not any(p in b.paths() for b in below):
                 layer.from_rootfs(rootfs, p)
     add_package_metadata(layer, rootfs, pkgs)
     return layer
@@ -286,11 +292,9 @@ def main():
     rootfs, out = Path(a.rootfs), Path(a.out)
     pkgs = Packages(rootfs)
 
+    # The API binary is static (images/check-api-binary.sh): its image needs no C library.
     base = base_layer(rootfs, pkgs, contract, a.epoch)
-    missing = [lib for lib in elf_closure(rootfs, a.api_bin)
-               if not all(p in base.paths() for p in with_link_targets(rootfs, lib))]
-    if missing:
-        die(f"the API binary needs libraries the base layer lacks: {missing}")
+    libc = libc_layer(rootfs, pkgs, a.epoch)
 
     api_app = Layer(a.epoch, pkgs)
     api_app.copy(a.api_bin, "usr/bin/datapress-api", 0o755)
@@ -304,7 +308,7 @@ def main():
 
     plan = {
         "api": {"base": base, "app": api_app},
-        "front": {"base": base, "nginx": nginx_layer(rootfs, pkgs, base, a.epoch), "app": front_app},
+        "front": {"base": base, "libc": libc, "nginx": nginx_layer(rootfs, pkgs, [base, libc], a.epoch), "app": front_app},
     }
     for key, layers in plan.items():
         ctx = out / key

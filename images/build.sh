@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds datapress-api and datapress-front offline: release binary from cargo, a minimal
-# rootfs from Debian packages (mmdebstrap), deterministic layers (assemble.py), then
-# FROM scratch with Docker's classic builder. Same inputs + SOURCE_DATE_EPOCH = same layers.
+# Builds datapress-api and datapress-front offline: the static musl release binary
+# (scripts/build-api.sh, checked by images/check-api-binary.sh), a minimal rootfs from Debian
+# packages (mmdebstrap), deterministic layers (assemble.py), then FROM scratch with Docker's
+# classic builder. Same inputs + SOURCE_DATE_EPOCH = same layers. The size limits are the
+# contract's (images/contract.json, maxSizeMB), as for the Nix images.
 # Usage: images/build.sh            (tags <workspace version> and the contract's extra tags)
 # Env:   DATAPRESS_IMAGE_TAGS="a b"  tags to apply instead
 #        DATAPRESS_IMAGES_WORK=DIR   work directory (default build/images)
@@ -31,24 +33,11 @@ fi
 
 ensure_apt mmdebstrap binutils
 ensure_docker
-"$DP_ROOT/scripts/bootstrap.sh"
 
-# --- 1. The release binary, with its dependency list embedded when cargo-auditable builds.
-log "building datapress-api (release, revision ${revision:0:12}, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
-cargo_home=${CARGO_HOME:-$HOME/.cargo}
-# Build paths must not leak into the binary, or two target dirs would give two binaries.
-export RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$DP_ROOT=/src --remap-path-prefix=$CARGO_TARGET_DIR=/target"
-export DATAPRESS_REVISION=$revision
-cargo_cmd=(build)
-if auditable=$(cargo_tool cargo-auditable 0.7.7 2>/dev/null); then
-  PATH="$(dirname "$auditable"):$PATH"
-  cargo_cmd=(auditable build)
-else
-  warn "cargo-auditable could not be built: the binary will not carry its dependency list"
-fi
-(cd "$DP_ROOT" && cargo "${cargo_cmd[@]}" --release --locked -p datapress-api)
-api_bin="$CARGO_TARGET_DIR/release/datapress-api"
-[[ -x $api_bin ]] || die "no binary at $api_bin"
+# --- 1. The static release binary (scripts/build-api.sh, as the bench builds it), checked.
+log "building datapress-api (revision ${revision:0:12}, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
+api_bin=$(DATAPRESS_REVISION=$revision "$DP_ROOT/scripts/build-api.sh" shipped)
+"$DP_ROOT/images/check-api-binary.sh" "$api_bin" "$version" "$revision"
 
 # --- 2. A Debian rootfs to pick files from; mirrors come from the machine's apt configuration.
 rootfs="$work/rootfs"
@@ -65,7 +54,10 @@ mmdebstrap --quiet --variant=extract --skip=cleanup/apt/cache \
 [[ -x $DP_ROOT/front/build.sh ]] || die "front/build.sh is missing: the front image needs the packaged site"
 [[ -f $DP_ROOT/front/nginx/nginx.conf ]] || die "front/nginx/nginx.conf is missing"
 rm -rf "$work/site" "$work/context"
-"$DP_ROOT/front/build.sh" "$work/site"
+DATAPRESS_REVISION=$revision "$DP_ROOT/front/build.sh" "$work/site"
+# The page names the revision the image's label does: rollout tests tell builds apart by it.
+grep -qF "<meta name=\"datapress-revision\" content=\"$revision\">" "$work/site/index.html" \
+  || die "the packaged page does not carry revision $revision"
 python3 "$DP_ROOT/images/assemble.py" --contract "$contract" --rootfs "$rootfs" \
   --api-bin "$api_bin" --site "$work/site" \
   --nginx-conf "$DP_ROOT/front/nginx/nginx.conf" --mime-types "$DP_ROOT/front/nginx/mime.types" \
@@ -85,15 +77,14 @@ for key in api front; do
     || { cat "$work/docker-build.err" >&2; die "docker build $name failed"; }
 done
 
-# --- 5. Sizes against the targets (docker image inspect .Size, 1 MB = 10^6 bytes).
+# --- 5. Sizes against the contract's limits (docker image inspect .Size, 1 MB = 10^6 bytes).
 first=${tags%% *}
-for key in api:15 front:25; do
-  name=$(cfield images "${key%%:*}" name) limit=${key##*:}
+oversize=()
+for key in api front; do
+  name=$(cfield images "$key" name) limit=$(cfield images "$key" maxSizeMB)
   size=$(docker image inspect -f '{{.Size}}' "$name:$first")
   mb=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1e6 }')
-  if ((size <= limit * 1000000)); then
-    log "$name:$first  $mb MB (target <= $limit MB)  layers: $(docker image inspect -f '{{len .RootFS.Layers}}' "$name:$first")"
-  else
-    warn "$name:$first  $mb MB exceeds the $limit MB target"
-  fi
+  log "$name:$first  $mb MB (limit $limit MB)  layers: $(docker image inspect -f '{{len .RootFS.Layers}}' "$name:$first")"
+  ((size <= limit * 1000000)) || oversize+=("$name:$first is $mb MB, over its $limit MB limit")
 done
+((${#oversize[@]} == 0)) || die "$(printf '%s; ' "${oversize[@]}")see images/contract.json"

@@ -8,7 +8,8 @@ set -euo pipefail
 
 ensure_docker
 contract="$DP_ROOT/images/contract.json"
-name_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["images"][sys.argv[2]]["name"])' "$contract" "$1"; }
+field_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["images"][sys.argv[2]][sys.argv[3]])' "$contract" "$@"; }
+name_of() { field_of "$1" name; }
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$DP_ROOT" log -1 --format=%ct)}
 root="$DP_BUILD/images-repro"
 
@@ -43,8 +44,9 @@ same() { # same WHAT A B: two values, neither empty (an empty one is a failed re
 # file_hash FILE: its sha256; a missing file stops the script (set -e on the assignment).
 file_hash() { [[ -f $1 ]] || die "missing: $1"; sha256sum <"$1" | cut -d' ' -f1; }
 
-bin_a=$(file_hash "$root/a/target/release/datapress-api")
-bin_b=$(file_hash "$root/b/target/release/datapress-api")
+api_bin=target/variants/datapress-api-shipped # scripts/build-api.sh's copy
+bin_a=$(file_hash "$root/a/$api_bin")
+bin_b=$(file_hash "$root/b/$api_bin")
 same "API binaries" "$bin_a" "$bin_b"
 for key in api front; do
   name=$(name_of "$key")
@@ -70,9 +72,9 @@ api_a=$(docker image inspect -f '{{index .RootFS.Layers 0}}' "$(name_of api):rep
 front_a=$(docker image inspect -f '{{index .RootFS.Layers 0}}' "$(name_of front):repro-a")
 same "base layer shared by both images" "$api_a" "$front_a"
 
-# Sizes against the targets (uncompressed, as `docker image inspect .Size`, 1 MB = 10^6 bytes).
-for spec in api:15 front:25; do
-  name=$(name_of "${spec%%:*}") limit=${spec##*:}
+# Sizes against the contract's limits (uncompressed, as `docker image inspect .Size`, 1 MB = 10^6 bytes).
+for key in api front; do
+  name=$(name_of "$key") limit=$(field_of "$key" maxSizeMB)
   size=$(docker image inspect -f '{{.Size}}' "$name:repro-a")
   if ((size <= limit * 1000000)); then
     log "$name: $size bytes <= $limit MB"
@@ -82,16 +84,19 @@ for spec in api:15 front:25; do
 done
 
 # What scanners read: the binary's dependency list (cargo-auditable) and dpkg's status.d.
-if readelf -S "$root/a/target/release/datapress-api" | grep -q '\.dep-v0'; then
+# Read whole, then grep: with pipefail, `readelf | grep -q` fails when grep exits before
+# readelf's last write (SIGPIPE, exit 141), which the section table's 4 KB output does.
+sections=$(readelf -S "$root/a/$api_bin") || die "readelf cannot read $root/a/$api_bin"
+if grep -q '\.dep-v0' <<<"$sections"; then
   log "the API binary embeds its dependency list (.dep-v0, cargo-auditable)"
 else
   warn "the API binary has no .dep-v0 section (cargo-auditable missing)"; fail=1
 fi
 status_pkgs() { tar -tf "$1" | sed -n 's#^var/lib/dpkg/status.d/\(.\+\)$#\1#p' | sort | tr '\n' ' '; }
 log "dpkg status.d, api: $(status_pkgs "$root/a/work/context/api/base.tar")"
-log "dpkg status.d, front adds: $(status_pkgs "$root/a/work/context/front/nginx.tar")"
-has_status() { tar -xOf "$1" "var/lib/dpkg/status.d/$2" 2>/dev/null | grep -q '^Status: install ok installed'; }
-for entry in api/base:libc6 api/base:libgcc-s1 api/base:ca-certificates api/base:base-files front/nginx:nginx front/nginx:libssl3; do
+log "dpkg status.d, front adds: $(status_pkgs "$root/a/work/context/front/libc.tar") $(status_pkgs "$root/a/work/context/front/nginx.tar")"
+has_status() { local status; status=$(tar -xOf "$1" "var/lib/dpkg/status.d/$2" 2>/dev/null) && grep -q '^Status: install ok installed' <<<"$status"; }
+for entry in api/base:ca-certificates api/base:base-files front/libc:libc6 front/libc:libgcc-s1 front/nginx:nginx front/nginx:libssl3; do
   tar=$root/a/work/context/${entry%%:*}.tar pkg=${entry##*:}
   has_status "$tar" "$pkg" || { warn "no dpkg status for $pkg in ${entry%%:*}"; fail=1; }
 done

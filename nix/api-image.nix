@@ -7,7 +7,8 @@
 contractImage {
   component = "api";
   # A copy, not a link into the store: `docker cp` and debug containers see a plain file.
-  root = runCommand "datapress-api-root" { } ''
+  root = runCommand "datapress-api-root" { allowedReferences = [ ]; } ''
     install -D -m 0555 ${api}/bin/datapress-api $out/usr/bin/datapress-api
   '';
+  inventory = [ api ];
 }

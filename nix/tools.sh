@@ -25,7 +25,8 @@ nix_files() {
 }
 
 lint() {
-  ensure_apt nix-bin
+  # Debian's NGINX, patchelf and a C compiler stand in for nixpkgs' in the image-script tests.
+  ensure_apt nix-bin nginx patchelf gcc libc6-dev
   local nixpkgs_fmt deadnix files
   nixpkgs_fmt=$(cargo_tool nixpkgs-fmt "$NIXPKGS_FMT_VERSION")
   deadnix=$(cargo_tool deadnix "$DEADNIX_VERSION")

@@ -20,6 +20,11 @@ use std::process::ExitCode;
 use cli::Command;
 use config::Config;
 
+// Chosen by measurement against musl's own malloc (docs/performance.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for unusable configuration or command line, before anything listens.
 const EXIT_CONFIG: u8 = 2;
 

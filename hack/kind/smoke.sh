@@ -36,6 +36,15 @@ ok "3 nodes Ready at v$K8S_VER: ${nodes[*]} (workers: ${workers[*]})"
 bad=$(kc3 get pods -A --field-selector=status.phase!=Running,status.phase!=Succeeded -o name)
 [[ -z $bad ]] || fail "system pods not running: $bad"
 ok "kube-system: $(kc3 -n kube-system get pods --no-headers | wc -l) pods running (kube-router on each node, CoreDNS, control plane)"
+# Losing a node must not take the cluster's DNS with it (hack/kind/up.sh): one CoreDNS per node.
+dns=$(kc3 -n kube-system get deployment,pods -l k8s-app=kube-dns -o json | python3 -c '
+import json, sys
+items = json.load(sys.stdin)["items"]
+want = next(i["spec"]["replicas"] for i in items if i["kind"] == "Deployment")
+nodes = [i["spec"].get("nodeName", "?") for i in items if i["kind"] == "Pod" and "deletionTimestamp" not in i["metadata"]]
+print("ok" if want >= 2 and len(nodes) == want == len(set(nodes)) else "bad", want, " ".join(sorted(nodes)))')
+[[ $dns == ok* ]] || fail "CoreDNS: want its replicas on as many nodes (replicas, then nodes): ${dns#* }"
+ok "CoreDNS: one replica per node (replicas, then nodes: ${dns#* })"
 
 # --- The project's images on every node
 for img in "${IMAGES[@]}"; do

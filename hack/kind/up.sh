@@ -164,6 +164,8 @@ t0=$SECONDS
 kc3 -n kube-system rollout status daemonset/kube-router --timeout=300s >&2
 kc3 wait --for=condition=Ready nodes --all --timeout=300s >/dev/null
 kc3 -n kube-system rollout status deployment/coredns --timeout=300s >&2
+# One CoreDNS per node, replaced 10 s after its node is lost (see the script).
+"$DP_ROOT/hack/kind/dns-per-node.sh" "$KIND_KUBECONFIG"
 log "  nodes Ready and CoreDNS available $((SECONDS - t0))s after kube-router was applied"
 kc3 get nodes -o wide >&2
 # kube-proxy must write its rules with the backend the node's kubelet uses (it may still be

@@ -4,6 +4,7 @@
 # Usage: nix-instantiate --eval --strict --json nix/tests/eval.nix
 let
   flake = import ../../flake.nix;
+  lib = import ./stub-lib.nix;
 
   self = {
     outPath = toString ../..;
@@ -42,14 +43,23 @@ let
     advisory-db.outPath = "@advisory-db@";
   };
 
-  describeRoot = drv: { inherit (drv) name script; };
-
-  describeImage = image: {
-    inherit (image) name tag created extraCommands fakeRootCommands config;
-    roots = map describeRoot (builtins.filter (c: c ? script) image.contents);
-    nss = (builtins.head (builtins.filter (c: c ? args) image.contents)).args;
-    others = map (c: c.outPath) (builtins.filter (c: !(c ? script) && !(c ? args)) image.contents);
+  describeRoot = drv: {
+    inherit (drv) name script;
+    inherit (drv.env) allowedReferences;
+    tools = map (p: p.pname) (drv.env.nativeBuildInputs or [ ]);
   };
+
+  # A package of the flake's images: the tagged archive, the image inside, what it holds.
+  describeImage = pkg:
+    let image = pkg.image; in {
+      inherit (image) name tag created extraCommands fakeRootCommands config;
+      roots = map describeRoot (builtins.filter (c: c ? script) image.contents);
+      nss = map (f: { inherit (f) path text; }) (builtins.head (builtins.filter (c: c ? paths) image.contents)).paths;
+      others = map (c: c.outPath) (builtins.filter (c: !(c ? script) && !(c ? paths)) image.contents);
+      archive = { inherit (pkg) name script tags maxSizeMB component; };
+      closure = pkg.closure.text;
+      inventory = map (p: p.outPath) pkg.inventory;
+    };
 
   describeSystem = system:
     let
@@ -58,12 +68,14 @@ let
     in
     {
       packages = builtins.attrNames packages;
-      checks = builtins.mapAttrs (_: c: c.kind) checks;
+      checks = builtins.mapAttrs (_: c: c.kind or "command") checks;
+      checkScripts = builtins.mapAttrs (_: c: c.script) (lib.filterAttrs (_: c: c ? script) checks);
       defaultIsApi = packages.default == packages.api;
       api = {
         inherit (packages.api.args) pname cargoExtraArgs CARGO_BUILD_TARGET DATAPRESS_REVISION doCheck;
         inherit (packages.api) toolchain;
         depsTarget = packages.api.args.cargoArtifacts.args.CARGO_BUILD_TARGET;
+        cc = lib.filterAttrs (n: _: builtins.substring 0 3 n == "CC_") packages.api.args;
       };
       clippyArgs = checks.clippy.args.cargoClippyExtraArgs;
       nextestTarget = checks.nextest.args.CARGO_BUILD_TARGET;
@@ -74,6 +86,8 @@ let
         api = describeImage packages.api-image;
         front = describeImage packages.front-image;
       };
+      closures = builtins.mapAttrs (_: p: p.text) { inherit (packages) api-image-closure front-image-closure; };
+      nginx = { inherit (builtins.head packages.front-image.inventory) overrideArgs overridden; };
     };
 in
 {

@@ -23,8 +23,14 @@ let
 in
 {
   inherit genAttrs;
-  inherit (builtins) mapAttrs;
+  inherit (builtins) mapAttrs filter elem;
   concatMapStrings = f: list: builtins.concatStringsSep "" (map f list);
+  concatMapStringsSep = sep: f: list: builtins.concatStringsSep sep (map f list);
+  concatLines = list: builtins.concatStringsSep "" (map (l: l + "\n") list);
+  remove = e: builtins.filter (x: x != e);
+  filterAttrs = pred: set: builtins.listToAttrs (map (name: { inherit name; value = set.${name}; })
+    (builtins.filter (name: pred name set.${name}) (builtins.attrNames set)));
+  getName = x: x.pname or (builtins.parseDrvName x.name).name;
 
   fileset = {
     inherit fileFilter;

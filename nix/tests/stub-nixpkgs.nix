@@ -15,22 +15,38 @@ let
       let f = import file; in
       f (builtins.intersectAttrs (builtins.functionArgs f) final // args);
 
-    runCommand = name: env: script: { inherit name env script; outPath = "@${name}@"; };
+    # Like a derivation, a command's passthru attributes are the result's own.
+    runCommand = name: env: script: { inherit name env script; outPath = "@${name}@"; } // env.passthru or { };
+    symlinkJoin = args: args // { outPath = "@${args.name}@"; };
+    writeText = name: text: { inherit name text; outPath = "@${name}@"; };
+    writeTextDir = path: text: { inherit path text; outPath = "@text-${path}@"; };
 
     dockerTools = {
       caCertificates = placeholder "ca-certificates";
-      fakeNss.override = args: placeholder "fake-nss" // { inherit args; };
       buildLayeredImage = args: args // { outPath = "@image-${args.name}@"; };
     };
 
-    # The override's arguments end up in the store path, where the image script uses it.
-    nginx.override = args: placeholder ("nginx"
-      + lib.concatMapStrings (n: "-${n}=${if args.${n} then "true" else "false"}") (builtins.attrNames args));
+    # nginx.override records its arguments; overrideAttrs applies the function to a sample
+    # of nixpkgs' attributes and records the result, for the test to read.
+    nginx.override = args: {
+      overrideAttrs = f: placeholder "nginx-small" // {
+        overrideArgs = args;
+        overridden = f {
+          configureFlags = [ "--with-http_ssl_module" "--with-http_xslt_module" "--with-threads" ];
+          buildInputs = map placeholder [ "openssl" "zlib-ng" "pcre2" "libxml2" "libxslt" "perl" ];
+        };
+      };
+    };
+
+    pkgsStatic.stdenv.cc = placeholder "musl-cc" // { targetPrefix = "${cpu}-unknown-linux-musl-"; };
 
     nixpkgs-fmt = placeholder "nixpkgs-fmt";
   }
   # Every package the flake's devShell lists must be named here too.
   // lib.genAttrs [
+    "binutils-unwrapped"
+    "nukeReferences"
+    "patchelf"
     "cargo-audit"
     "cargo-nextest"
     "deadnix"

@@ -16,6 +16,11 @@ contract_name() {
 # local_ref KEY: the name:tag both build paths produce (tag = workspace version).
 local_ref() { echo "$(contract_name "$1"):$(workspace_version)"; }
 
+# contract_tags: every tag both build paths apply: the workspace version, then extraTags.
+contract_tags() {
+  echo "$(workspace_version) $(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["extraTags"]))' "$DP_ROOT/images/contract.json")"
+}
+
 # GitHub Actions annotations, plain lines elsewhere.
 gh_notice() { if [[ -n ${GITHUB_ACTIONS:-} ]]; then echo "::notice title=$1::$2"; else log "$1: $2"; fi; }
 gh_summary() { if [[ -n ${GITHUB_STEP_SUMMARY:-} ]]; then cat >>"$GITHUB_STEP_SUMMARY"; else cat >&2; fi; }

@@ -39,6 +39,8 @@ case ${1:-} in
       "$kind" create cluster --name "$CLUSTER" --image "$NODE_IMAGE" \
         --config "$DP_ROOT/scripts/ci/kind-cluster.yaml" --kubeconfig "$KUBECONFIG_FILE" --wait 180s
     fi
+    # One CoreDNS per node, replaced 10 s after its node is lost, as in hack/kind/up.sh.
+    "$DP_ROOT/hack/kind/dns-per-node.sh" "$KUBECONFIG_FILE"
     # The node must run exactly the Kubernetes version the repository targets.
     server=$(KUBECONFIG=$KUBECONFIG_FILE "$DP_ROOT/hack/tools/kubectl" version -o json |
       python3 -c 'import json, sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds both images with Nix (`nix build .#api-image .#front-image`), loads them into Docker
-# under the contract's names and tags, checks those names, and prints their sizes.
+# under the contract's names and tags (version and extraTags, all in the archive), checks
+# those names and tags, and prints their sizes (the flake's checks hold them to the limits).
 # Usage: scripts/ci/nix-images.sh [--save FILE]   (FILE: a `docker save` archive of both)
 set -euo pipefail
 # shellcheck source=scripts/ci/common.sh
@@ -33,7 +34,10 @@ for key in "${IMAGE_KEYS[@]}"; do
   fi
   echo "$loaded"
   want=$(local_ref "$key")
-  grep -qx "Loaded image: $want" <<<"$loaded" || die "nix built '${loaded#Loaded image: }', the contract says $want"
+  for tag in $(contract_tags); do
+    grep -qx "Loaded image: $(contract_name "$key"):$tag" <<<"$loaded" ||
+      die "nix built '$(grep -o 'Loaded image: .*' <<<"$loaded" | cut -d' ' -f3 | xargs)', the contract says $(contract_name "$key"):$tag"
+  done
   refs+=("$want")
 done
 
@@ -52,6 +56,10 @@ done
 
 if [[ -n $save ]]; then
   mkdir -p "$(dirname "$save")"
-  docker save -o "$save" "${refs[@]}"
+  all=()
+  for ref in "${refs[@]}"; do
+    for tag in $(contract_tags); do all+=("${ref%:*}:$tag"); done
+  done
+  docker save -o "$save" "${all[@]}"
   log "saved ${refs[*]} to $save"
 fi

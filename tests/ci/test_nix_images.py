@@ -24,6 +24,7 @@ VERSION = next(
     if line.startswith("version")
 )
 REFS = {key: f'{image["name"]}:{VERSION}' for key, image in CONTRACT["images"].items()}
+TAGS = [VERSION, *CONTRACT["extraTags"]]
 
 
 def docker_ok():
@@ -51,6 +52,7 @@ ln -sfn "$src" "$out"
 
 
 def fake_env(tmp_path, shape, refs):
+    """Archives holding every tag of the contract, as the flake's do (nix/contract-image.nix)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "nix").write_text(FAKE_NIX)
@@ -58,7 +60,11 @@ def fake_env(tmp_path, shape, refs):
     archives = tmp_path / "archives"
     archives.mkdir()
     for key, ref in refs.items():
-        subprocess.run(f'docker save "{ref}" | gzip -1 > "{archives}/{key}.tar.gz"', shell=True, check=True)
+        name = ref.rsplit(":", 1)[0]
+        for tag in TAGS[1:]:
+            subprocess.run(["docker", "tag", ref, f"{name}:{tag}"], check=True)
+        tags = " ".join(f'"{name}:{tag}"' for tag in ([ref.rsplit(":", 1)[1]] + TAGS[1:]))
+        subprocess.run(f'docker save {tags} | gzip -1 > "{archives}/{key}.tar.gz"', shell=True, check=True)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_ARCHIVES": str(archives), "FAKE_SHAPE": shape}
 
 
@@ -73,7 +79,21 @@ def test_loads_checks_sizes_and_saves(tmp_path, shape):
         assert any(line.startswith(ref) and line.rstrip().endswith("MB") for line in result.stdout.splitlines()), result.stdout
     with tarfile.open(save) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
-    assert sorted(t for m in manifest for t in m["RepoTags"]) == sorted(REFS.values())
+    assert sorted(t for m in manifest for t in m["RepoTags"]) == sorted(
+        f'{image["name"]}:{tag}' for image in CONTRACT["images"].values() for tag in TAGS)
+
+
+def test_archive_size_is_dockers(tmp_path):
+    """nix/image-archive.py, which holds the Nix images to the contract's limits, measures
+    what `docker image inspect` reports for the same image (offline images/build.sh)."""
+    for ref in REFS.values():
+        archive = tmp_path / "image.tar"
+        subprocess.run(["docker", "save", "-o", str(archive), ref], check=True)
+        ours = int(subprocess.run(["python3", str(ROOT / "nix" / "image-archive.py"), "size", str(archive)],
+                                  capture_output=True, text=True, check=True).stdout)
+        docker = int(subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", ref],
+                                    capture_output=True, text=True, check=True).stdout)
+        assert abs(ours - docker) <= 0.01 * docker, (ref, ours, docker)
 
 
 def test_refuses_an_image_the_contract_does_not_name(tmp_path):

@@ -2,8 +2,8 @@
 # The "next version" of the rollout cases: both images built again from the same sources
 # with another revision (the page's meta and the API's GET / show it), tagged
 # <version>-rollout. Skipped when that tag already carries the expected revision. Shares
-# images/build.sh's cargo target dir (only the API crate is rebuilt); the release binary
-# that was there is put back afterwards, so the bench measures the revision it records.
+# images/build.sh's cargo target dir (only the API crate is rebuilt); the bench rebuilds the
+# binary of the revision it records (scripts/build-api.sh), whatever this left there.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
@@ -16,8 +16,5 @@ if [[ $(label "datapress-api:$tag") == "$roll_rev" && $(label "datapress-front:$
   exit 0
 fi
 log "building the rollout images $tag (revision $roll_rev)"
-target=$(images_target_dir) bin="$(images_target_dir)/release/datapress-api"
-[[ ! -f $bin ]] || cp -p "$bin" "$bin.before-rollout"
-DATAPRESS_REVISION=$roll_rev DATAPRESS_IMAGE_TAGS=$tag CARGO_TARGET_DIR=$target \
+DATAPRESS_REVISION=$roll_rev DATAPRESS_IMAGE_TAGS=$tag CARGO_TARGET_DIR=$(images_target_dir) \
   DATAPRESS_IMAGES_WORK="$DP_BUILD/images-rollout" "$DP_ROOT/images/build.sh"
-[[ ! -f $bin.before-rollout ]] || mv "$bin.before-rollout" "$bin"
