@@ -6,6 +6,10 @@
 - every repository path the Markdown files of the repository name in code spans (a top-level
   entry, or a path under one) exists, from the root or from the file's folder (build outputs
   excepted);
+- every environment variable of the project (`DATAPRESS_*`, `DB_PASSWORD*`, `APP_ENV`,
+  `E2E_*`, `BENCH_*`, `LOAD_*`) and every `datapress-*` name (images, Kubernetes objects,
+  namespaces) that a code span names is written in some file of the repository that is not
+  Markdown: the docs cannot describe a setting or an object the code does not have;
 - every ```mermaid block is extracted to OUTDIR (rendered by the caller).
 Exit 1 with one line per problem.
 """
@@ -36,6 +40,27 @@ def missing_paths(md: Path, text: str) -> list[str]:
         if not (ROOT / path).exists() and not (md.parent / path).exists():
             out.append(span)
     return out
+
+
+NAME = re.compile(r"\b(?:(?:DATAPRESS|E2E|BENCH|LOAD)_[A-Z0-9_]*[A-Z0-9]|DB_PASSWORD(?:_FILE)?|APP_ENV|datapress-[a-z0-9-]*[a-z0-9])\b")
+
+
+def unknown_names(files: list[Path]) -> tuple[int, dict[str, set[str]]]:
+    """How many names the code spans of `files` give, and those found in no tracked
+    non-Markdown file: {name: docs}."""
+    wanted: dict[str, set[str]] = {}
+    for md in files:
+        for span in CODE.findall(md.read_text()):
+            for name in NAME.findall(span):
+                wanted.setdefault(name, set()).add(str(md.relative_to(ROOT)))
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, text=True, check=True)
+    code = []
+    for f in tracked.stdout.split("\0"):
+        path = ROOT / f
+        if f and not f.endswith(".md") and path.is_file() and path.stat().st_size < 2_000_000:
+            code.append(path.read_text(errors="replace"))
+    corpus = "\n".join(code)
+    return len(wanted), {n: d for n, d in wanted.items() if not re.search(rf"\b{re.escape(n)}\b", corpus)}
 
 
 def markdown_files() -> list[Path]:
@@ -74,9 +99,12 @@ def main() -> int:
     for md in markdown_files():
         for span in missing_paths(md, md.read_text()):
             problems.append(f"{md.relative_to(ROOT)}: names `{span}`, which is not in the repository")
+    names, unknown = unknown_names(markdown_files())
+    for name, docs in sorted(unknown.items()):
+        problems.append(f"{', '.join(sorted(docs))}: names `{name}`, which no file of the code, manifests or scripts has")
     for p in problems:
         print("FAIL", p)
-    print(f"docs: {len(files)} files, {links} links and images checked, {blocks} mermaid blocks extracted to {out}")
+    print(f"docs: {len(files)} files, {links} links and images checked, {names} settings and object names checked against the code, {blocks} mermaid blocks extracted to {out}")
     return 1 if problems else 0
 
 
