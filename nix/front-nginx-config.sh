@@ -13,7 +13,8 @@ mkdir -p "$dir/run"
 sed -e "s#^\(pid\|    [a-z_]*_temp_path\) /tmp/#\1 $dir/run/#" \
   -e "s#^\(    include\) /etc/nginx/upstream.d/#\1 $root/etc/nginx/upstream.d/#" "$src" >"$dir/nginx.conf"
 cp "$root/etc/nginx/mime.types" "$dir/mime.types"
-changed=$(diff "$src" "$dir/nginx.conf" | grep -c '^>' || true)
+# diff exits 1 when the files differ (expected here), 2 on trouble.
+changed=$({ diff "$src" "$dir/nginx.conf" || (($? == 1)); } | awk '/^>/ {n++} END {print n + 0}')
 if [[ $changed != 7 ]]; then
   echo "front-nginx-config: rendering $src changed $changed lines instead of 7" >&2
   exit 1

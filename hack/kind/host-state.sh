@@ -20,7 +20,7 @@ section() { printf '## %s\n' "$1"; }
 rules() {
   local out
   out=$("$@" 2>/dev/null) || { echo "unreadable: $* (exit $?)"; return 0; }
-  { grep -v '^#' <<<"$out" || true; } | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/'
+  sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]/[0:0]/' <<<"$out"
 }
 {
   for engine in docker podman; do
