@@ -49,9 +49,7 @@ def main() -> int:
     suite = harness.Suite(argparse.Namespace(nginx=a.nginx, api_bin=None), work)
     servers = {"nginx": suite.nginx_static(harness.free_port())}
     for name, path in builds.items():
-        s = suite.api(harness.free_port(), name)
-        s.cmd = [path]
-        servers[name] = s
+        servers[name] = suite.api(harness.free_port(), name, path)
     rounds: list[dict] = []
     unheld: list[str] = []
     try:
