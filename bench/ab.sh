@@ -3,7 +3,8 @@
 # (bench/ab.py), for a change whose cost must be measured (ADRs); A is the reference.
 # Each build is named by its file name: give them distinct, telling names.
 # Build each with `cargo build --release`.
-# Output: a table on stdout, build/bench/ab/ab.json.
+# Output: a table on stdout, build/bench/ab/NAME/ab.json (NAME=ab unless given; NAME=logging
+# is the A/B of ADR 0009, copied to docs/assets by make docs-assets).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -19,4 +20,4 @@ done
 ensure_apt nginx
 oha=$(cargo_tool oha 1.16.0)
 taskset -c 0 python3 "$DP_ROOT/bench/ab.py" "${builds[@]}" --rounds "${ROUNDS:-7}" \
-  --nginx /usr/sbin/nginx --oha "$oha" --out "$DP_BUILD/bench/ab"
+  --nginx /usr/sbin/nginx --oha "$oha" --out "$DP_BUILD/bench/ab/${NAME:-ab}"
