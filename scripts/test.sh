@@ -122,6 +122,10 @@ show() { # show WORD LINE: the line, then the suite's skipped tests
 }
 for s in "${passed[@]}"; do show "PASSED  " "$s"; done
 for s in "${skipped[@]}"; do show "SKIPPED " "$s"; done
-for s in "${failed[@]}"; do show "FAILED  " "$s"; done
+for s in "${failed[@]}"; do
+  show "FAILED  " "$s"
+  # Its last failure lines (scripts/lib.sh die, verdict lines), so a truncated CI log still says why.
+  sed 's/\x1b\[[0-9;]*m//g' "$logs/${s%% (*}.log" 2>/dev/null | awk '/FAIL|[Ee]rror:/' | tail -n 8 | sed 's/^/    /' | cut -c1-240
+done
 echo "suites: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
 ((${#failed[@]} == 0))
