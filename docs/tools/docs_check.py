@@ -7,9 +7,11 @@
   entry, or a path under one) exists, from the root or from the file's folder (build outputs
   excepted);
 - every environment variable of the project (`DATAPRESS_*`, `DB_PASSWORD*`, `APP_ENV`,
-  `E2E_*`, `BENCH_*`, `LOAD_*`) and every `datapress-*` name (images, Kubernetes objects,
-  namespaces) that a code span names is written in some file of the repository that is not
+  `E2E_*`, `BENCH_*`, `LOAD_*`) and every `datapress-*`, `allow-*`, `default-deny*` name
+  (images, Kubernetes objects, namespaces) that a code span names is written in some file of the repository that is not
   Markdown: the docs cannot describe a setting or an object the code does not have;
+- so is every port the docs give (`port 8080`, `NodePort 30080`, `80 → 8000`, `host:8081`
+  in a code span);
 - every ```mermaid block is extracted to OUTDIR (rendered by the caller).
 Exit 1 with one line per problem.
 """
@@ -42,17 +44,24 @@ def missing_paths(md: Path, text: str) -> list[str]:
     return out
 
 
-NAME = re.compile(r"\b(?:(?:DATAPRESS|E2E|BENCH|LOAD)_[A-Z0-9_]*[A-Z0-9]|DB_PASSWORD(?:_FILE)?|APP_ENV|datapress-[a-z0-9-]*[a-z0-9])\b")
+NAME = re.compile(r"\b(?:(?:DATAPRESS|E2E|BENCH|LOAD)_[A-Z0-9_]*[A-Z0-9]|DB_PASSWORD(?:_FILE)?|APP_ENV|(?:datapress|allow|default-deny)-[a-z0-9-]*[a-z0-9]|default-deny)\b")
+
+
+PORT = re.compile(r"\b(?:[Pp]orts?|NodePort)(?: TCP)? (\d{2,5})\b|(?<!\d )\b(\d{2,5}) ?→ ?(\d{2,5})\b(?! \d)")
+SPAN_PORT = re.compile(r"^(?:[a-z]+://)?[\w.-]+:(\d{2,5})$")
 
 
 def unknown_names(files: list[Path]) -> tuple[int, dict[str, set[str]]]:
-    """How many names the code spans of `files` give, and those found in no tracked
-    non-Markdown file: {name: docs}."""
+    """How many names (settings, objects, ports) the docs give, and those found in no
+    tracked non-Markdown file: {name: docs}."""
     wanted: dict[str, set[str]] = {}
     for md in files:
-        for span in CODE.findall(md.read_text()):
-            for name in NAME.findall(span):
-                wanted.setdefault(name, set()).add(str(md.relative_to(ROOT)))
+        text, doc = md.read_text(), str(md.relative_to(ROOT))
+        for span in CODE.findall(text):
+            for name in NAME.findall(span) + SPAN_PORT.findall(span):
+                wanted.setdefault(name, set()).add(doc)
+        for port in (p for m in PORT.findall(text) for p in m if p):
+            wanted.setdefault(port, set()).add(doc)
     tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, text=True, check=True)
     code = []
     for f in tracked.stdout.split("\0"):
