@@ -92,11 +92,63 @@ def node_loss_deck(assets: Path) -> str:
             f"<p class=\"small\">{run_line(doc, lose['rate'], html=True)}</p>\n")
 
 
-def bench_deck(assets: Path) -> str:
-    """The measured reasons for Rust over FastAPI, from the last full `make bench`."""
+SERVERS_FR = {"nginx": "NGINX statique", "api": "API livrée (musl + mimalloc)", "api-musl-system": "API, malloc de musl",
+              "api-glibc": "API, glibc", "bare": "Salvo nu", "fastapi": "FastAPI + uvicorn", "proxy": "API via le front"}
+VERDICT_FR = {"PASS": "atteint", "MISS": "**manqué**", "N/A": "non mesuré"}
+
+
+def full_bench(assets: Path) -> dict:
     r = json.loads((assets / "bench.json").read_text())
     if r["meta"]["mode"] != "full":
         sys.exit("figures: docs/assets/bench.json is not a full bench (make bench)")
+    return r
+
+
+def num(x, digits: int = 1) -> str:
+    return "—" if x is None else fr(x, digits)
+
+
+def bench_results(assets: Path) -> str:
+    """performance.md's results: the run, its saturated and imposed-rate tables, its targets."""
+    r = full_bench(assets)
+    m, servers = r["meta"], r["servers"]
+    out = [f"Banc complet du {m['date']}, révision `{m['revision'][:12]}`"
+           f"{' (arbre modifié)' if m.get('worktree_dirty') else ''} ; {m['machine']} ; "
+           f"{'cœurs tenus hors veille (PM QoS)' if m['idle_states'].startswith('poll only') else 'veille des cœurs permise'} ; charge moyenne {m['loadavg_before']} avant, {m['loadavg_after']} après.",
+           "", f"**À saturation** (wrk, {m['connections']} connexions, médiane de {m['runs']} × {fr(m['seconds'])} s) :", "",
+           "| Serveur | Route | req/s | p50 (ms) | p99 (ms) | CPU/req (µs) | RSS (Mo) | Démarrage (ms) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, s in servers.items():
+        for i, v in enumerate(s["routes"].values()):
+            rss, start = (s.get("rss_after_load_mb"), s.get("start_ms_median")) if i == 0 else (None, None)
+            out.append(f"| {SERVERS_FR[name] if i == 0 else ''} | `{v['path']}` | {fr(v['rps'])} | {num(v['p50_ms'], 2)} "
+                       f"| {num(v['p99_ms'], 2)} | {num(v['server_cpu_us_per_req'])} | {num(rss)} | {num(start)} |")
+    fixed = {n: s["fixed_rate"] for n, s in servers.items() if s.get("fixed_rate")}
+    if fixed:
+        nginx = fixed.get("nginx", {})
+        rate = next(iter(next(iter(fixed.values())).values()))["rate"]
+        out += ["", f"**À débit imposé** (oha, {fr(rate)} requêtes par seconde en boucle ouverte) : CPU par requête "
+                    "du serveur, et son rapport à celui de NGINX dans les mêmes tours :", "",
+                "| Serveur | Route | CPU/req (µs) | ÷ NGINX | Débit tenu |", "|---|---|---:|---:|---|"]
+        for name, routes in fixed.items():
+            for i, (route, v) in enumerate(routes.items()):
+                base = nginx.get(route, {}).get("server_cpu_us_per_req")
+                ratio = v["server_cpu_us_per_req"] / base if base and name != "nginx" else None
+                out.append(f"| {SERVERS_FR[name] if i == 0 else ''} | `{v['path']}` | {num(v['server_cpu_us_per_req'])} "
+                           f"| {num(ratio, 2)} | {'oui' if v['rate_held'] else '**non**'} |")
+    out += ["", "**Objectifs** (la limite est la même mesure pour NGINX statique dans ce banc) :", "",
+            "| Objectif | Mesuré | Cible | Verdict | Limite |", "|---|---:|---:|---|---:|"]
+    for t in r["ratios"]["targets"].values():
+        op = "≥" if t["op"] == ">=" else "≤"
+        out.append(f"| {t['label']} | {num(t['value'], 2)} | {op} {fr(t['target'], 2)} | {VERDICT_FR[t['verdict']]} "
+                   f"| {num(t['limit'], 2)} |")
+    sizes = " ; ".join(f"{k.replace('binary ', 'binaire ')} {num(v['mb'])} Mo" for k, v in r["sizes"].items() if v.get("mb") is not None)
+    return "\n".join(out) + f"\n\nTailles : {sizes}.\n"
+
+
+def bench_deck(assets: Path) -> str:
+    """The measured reasons for Rust over FastAPI, from the last full `make bench`."""
+    r = full_bench(assets)
     t, api, fast = r["ratios"]["targets"], r["servers"]["api"], r["servers"]["fastapi"]
     return (f"<p class=\"small\">Banc du {r['meta']['date'][:10]} (révision <code>{r['meta']['revision'][:12]}</code>, "
             f"{r['meta']['machine']}) : "
@@ -124,7 +176,7 @@ def logging_ab(assets: Path) -> str:
 
 
 RENDERERS = {"logging-ab": logging_ab, "node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
-             "bench-deck": bench_deck}
+             "bench-deck": bench_deck, "bench-results": bench_results}
 
 
 def render(text: str, assets: Path) -> str:
