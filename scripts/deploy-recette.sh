@@ -2,8 +2,9 @@
 # Deploys released image digests to the recette cluster: a COPY of the kustomize tree gets
 # `kustomize edit set image NAME=REPO@sha256:...` (the overlay in Git is never edited), an
 # image pull secret when the GHCR package is private, then `kubectl apply -k`, the rollout
-# wait, a check that the Deployments run exactly those digests, and the e2e smoke checks
-# through a port-forward (the recette NodePort is not reachable from a CI runner).
+# wait, a check that the Deployments run exactly those digests, the purge of the generated
+# ConfigMaps and Secrets that no revision uses any more (scripts/prune-config.sh), and the e2e
+# smoke checks through a port-forward (the recette NodePort is not reachable from a CI runner).
 #
 # Usage: scripts/deploy-recette.sh [--render-only] API_REF FRONT_REF
 #   *_REF                 REGISTRY/OWNER/datapress-{api,front}@sha256:<64 hex>
@@ -105,6 +106,8 @@ for key in "${IMAGE_KEYS[@]}"; do
   [[ $running == "${refs[$key]}" ]] || die "deployment $(contract_name "$key") runs $running, not ${refs[$key]}"
 done
 log "recette runs ${refs[api]} and ${refs[front]}"
+# Only now, the rollout done: a failed deploy keeps every object of the version before it.
+"$DP_ROOT/scripts/prune-config.sh" "$NS"
 
 # Smoke: the e2e's checks of what recette serves, through the front's Service.
 port=$(free_port)

@@ -26,7 +26,7 @@ log "zizmor $ZIZMOR_VERSION --offline --persona auditor"
 "$zizmor" --offline --persona auditor --no-progress --config .github/zizmor.yml .github
 
 log "shellcheck of the CI, deploy, test runner and kind cluster scripts"
-shellcheck -x scripts/ci/*.sh scripts/deploy-recette.sh scripts/test.sh scripts/lib.sh tests/ci/*.sh \
+shellcheck -x scripts/ci/*.sh scripts/deploy-recette.sh scripts/prune-config.sh scripts/test.sh scripts/lib.sh tests/ci/*.sh \
   hack/kind/*.sh hack/kind/iptables-wrapper hack/tools/kind
 
 log "pytest tests/ci"

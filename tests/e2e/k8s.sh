@@ -76,6 +76,7 @@ step "kubectl apply -k kustomize/overlays/recette"
 k apply -k "$OVERLAY"
 k -n "$NS" rollout status deployment/datapress-api --timeout=180s
 k -n "$NS" rollout status deployment/datapress-front --timeout=180s
+"$DP_ROOT/scripts/prune-config.sh" "$NS" # as scripts/deploy-recette.sh does, after the rollout
 
 # --- 3. what recette serves
 step "checks"
@@ -142,4 +143,5 @@ step "restore the recette overlay"
 k apply -k "$OVERLAY" >/dev/null
 k -n "$NS" rollout status deployment/datapress-api --timeout=180s
 k -n "$NS" rollout status deployment/datapress-front --timeout=180s
+"$DP_ROOT/scripts/prune-config.sh" "$NS" >/dev/null
 echo "e2e-k8s: all checks passed"

@@ -3,7 +3,8 @@
 # (tests/e2e/loadgen.py: keep-alive and new-connection clients, page + API routes, through
 # the front's NodePort on 127.0.0.1) and fails if any step fails, if a rollout does not
 # complete in time, if the new version is not what serves afterwards, or if a request fails.
-# The load runs until every old pod is gone, plus a margin.
+# The load runs until every old pod is gone, plus a margin. One case runs without load:
+# config-prune (40 config changes under the quota, scripts/prune-config.sh after each).
 #
 # Usage: tests/e2e/k8s_disruptions.sh [CASE|GROUP...]   (default: every case but the node ones,
 #        then the controls; groups "default" and "nodes")
@@ -25,7 +26,10 @@ FRONT_KILL_MAX_FAILED=${E2E_FRONT_KILL_MAX_FAILED:-$((RATE / 2))}
 LOADGEN="$DP_ROOT/tests/e2e/loadgen.py"
 LOAD_CLIENTS=8 LOAD_TIMEOUT=5 # half keep-alive, half new-connection; seconds per request
 CASES_ALL=(api-rollout front-rollout config-change rollout-undo secret-rotation delete-api-pod
-  delete-front-pod kill-api-container kill-front-container control-broken-rollout control-lossy)
+  delete-front-pod kill-api-container kill-front-container control-broken-rollout control-lossy
+  config-prune)
+# Cases that start no load (the controls run their inner case under load themselves).
+unloaded() { [[ $1 == control-* || $1 == config-prune ]]; }
 # Only on a cluster of several nodes (make cluster-up-3), chosen by name or as group "nodes".
 CASES_NODES=(drain-node lose-node)
 API=datapress-api FRONT=datapress-front
@@ -35,6 +39,7 @@ mkdir -p "$WORK"
 k() { "$DP_ROOT/hack/tools/kubectl" "$@"; }
 kn() { k -n "$NS" "$@"; }
 say() { printf '\033[1;35m  · %s\033[0m\n' "$*" >&2; }
+ok() { printf '\033[1;32mok\033[0m   %s\n' "$*" >&2; }
 trap 'printf "\033[1;31mFAIL: line %s: %s (exit %s)\033[0m\n" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 
 # --- the load, one run per case
@@ -228,6 +233,145 @@ kill_one_container() { # kill_one_container DEPLOYMENT SELECTOR CONTAINER
 }
 case_kill-api-container() { kill_one_container "$API" "$API_SEL" api; report; }
 case_kill-front-container() { kill_one_container "$FRONT" "$FRONT_SEL" front; report --max-failed "$FRONT_KILL_MAX_FAILED"; }
+
+# --- Old generated ConfigMaps and Secrets do not pile up (docs/exploitation.md, section 7).
+# CONFIG_CHANGES successive changes of a generated value (banner and password, each through
+# its generator in a copy of the overlay), each applied under the recette quota then followed
+# by scripts/prune-config.sh: no apply may be refused, the generated objects of each name stay
+# within the API's revision history (revisionHistoryLimit old ReplicaSets + the current one),
+# the last change is what is served, and `rollout undo` to the change before still works.
+# Fast: the API runs no pod during the first CONFIG_CHANGES - 1 changes (replicas 0 in the
+# copy), so each new ReplicaSet is complete at once and the controller prunes its history as
+# in a real rollout; the last change restores the replicas and rolls out for real.
+CONFIG_CHANGES=${E2E_CONFIG_CHANGES:-40}
+prune_overlay() { # prune_overlay DIR N LAST(true|false): change N of the config, in DIR
+  mkdir -p "$1"
+  cat >"$1/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$1" "$OVERLAY")
+configMapGenerator:
+  - name: datapress-config
+    behavior: merge
+    literals:
+      - APP_BANNER=$(prune_banner "$2")
+secretGenerator:
+  - name: datapress-secret
+    behavior: replace
+    literals:
+      - DB_PASSWORD=FAKE-prune-test-$2
+    options:
+      immutable: true
+YAML
+  if ! $3; then
+    cat >>"$1/kustomization.yaml" <<YAML
+patches:
+  - target:
+      kind: Deployment
+      name: $API
+    patch: '[{"op": "replace", "path": "/spec/replicas", "value": 0}]'
+YAML
+  fi
+}
+prune_banner() { echo "DataPress - recette (config $1 of $CONFIG_CHANGES)"; }
+# generated_counts: "CONFIGS SECRETS USED_CM USED_SECRETS HARD_CM HARD_SECRETS" right now.
+generated_counts() {
+  kn get configmaps,secrets,resourcequota -o json | python3 -c '
+import json, sys
+items = json.load(sys.stdin)["items"]
+n = lambda kind, prefix: sum(1 for o in items if o["kind"] == kind and o["metadata"]["name"].startswith(prefix))
+q = next(o for o in items if o["kind"] == "ResourceQuota")
+print(n("ConfigMap", "datapress-config-"), n("Secret", "datapress-secret-"),
+      q["status"]["used"]["configmaps"], q["status"]["used"]["secrets"], q["spec"]["hard"]["configmaps"], q["spec"]["hard"]["secrets"])'
+}
+# The ConfigMap and Secret the API's ReplicaSet of REVISION uses.
+revision_objects() { # revision_objects REVISION
+  kn get rs -l "$API_SEL" -o json | python3 -c '
+import json, sys
+for rs in json.load(sys.stdin)["items"]:
+    if rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision") == sys.argv[1]:
+        spec = rs["spec"]["template"]["spec"]
+        cm = spec["containers"][0]["envFrom"][0]["configMapRef"]["name"]
+        secret = next(v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v)
+        print(f"configmap/{cm} secret/{secret}")' "$1"
+}
+wait_banner() { # wait_banner BANNER: /api/info serves it within 30 s (endpoints catch up)
+  local deadline=$((SECONDS + 30)) got
+  until got=$(served_banner 2>/dev/null) && [[ $got == "$1" ]]; do
+    ((SECONDS < deadline)) || die "/api/info serves '${got:-nothing}', not '$1'"
+    sleep 0.5
+  done
+}
+case_config-prune() {
+  local dir="$WORK/overlay-prune" i last start limit bound=0 out
+  local max_cm=0 max_secret=0 cm secret used_cm used_secret hard_cm hard_secret t0=$SECONDS
+  start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for ((i = 1; i <= CONFIG_CHANGES; i++)); do
+    last=false; ((i < CONFIG_CHANGES)) || last=true
+    prune_overlay "$dir" "$i" "$last"
+    # A refused object (exceeded quota) fails the apply: its message is the verdict.
+    out=$(k apply -k "$dir" 2>&1) || die "config change $i of $CONFIG_CHANGES refused: $(grep -m1 -i 'error' <<<"$out")"
+    if $last; then rollout "$API"; else rollout "$API" 60s; fi
+    if ((bound == 0)); then
+      limit=$(kn get "deployment/$API" -o jsonpath='{.spec.revisionHistoryLimit}')
+      [[ $limit =~ ^[0-9]+$ ]] || die "deployment/$API has no revisionHistoryLimit"
+      bound=$((limit + 1))
+      say "revisionHistoryLimit $limit: at most $bound datapress-config ConfigMaps and $bound datapress-secret Secrets"
+    fi
+    # Let the controller trim the history to revisionHistoryLimit, as it does right after a
+    # rollout completes, so that the bound is exact.
+    local deadline=$((SECONDS + 30))
+    until (($(kn get rs -l "$API_SEL" -o name | wc -l) <= bound)); do
+      ((SECONDS < deadline)) || die "the API keeps more than $bound ReplicaSets 30 s after change $i"
+      sleep 0.2
+    done
+    "$DP_ROOT/scripts/prune-config.sh" "$NS" >"$WORK/prune-$i.txt"
+    read -r cm secret used_cm used_secret hard_cm hard_secret < <(generated_counts)
+    max_cm=$((cm > max_cm ? cm : max_cm)) max_secret=$((secret > max_secret ? secret : max_secret))
+    if ((i % 10 == 0 || i == 1)); then
+      say "change $i: $cm datapress-config, $secret datapress-secret; quota used configmaps $used_cm/$hard_cm, secrets $used_secret/$hard_secret"
+    fi
+  done
+  say "$CONFIG_CHANGES changes applied and pruned in $((SECONDS - t0)) s"
+  ((max_cm <= bound && max_secret <= bound)) ||
+    die "up to $max_cm datapress-config ConfigMaps and $max_secret datapress-secret Secrets after a prune, more than the revision history ($bound)"
+  ok "at most $max_cm ConfigMaps and $max_secret Secrets of each generator after a prune (bound $bound)"
+  out=$(kn get events -o json | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["items"]:
+    when = e.get("lastTimestamp") or e.get("eventTime") or e["metadata"]["creationTimestamp"]
+    if "exceeded quota" in e.get("message", "") and when[:19] >= sys.argv[1][:19]:
+        print(e["involvedObject"]["kind"], e["involvedObject"]["name"], e["message"])' "$start")
+  [[ -z $out ]] || die "exceeded quota events during the changes: $out"
+  ok "no exceeded quota event; every apply admitted"
+  wait_banner "$(prune_banner "$CONFIG_CHANGES")"
+  ok "the last change is served: $(served_banner)"
+
+  # Back to the change before: its ReplicaSet and both its objects survived the prunes.
+  local revision previous missing=() o
+  revision=$(kn get "deployment/$API" -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}')
+  previous=$(revision_objects $((revision - 1)))
+  [[ -n $previous ]] || die "no ReplicaSet of revision $((revision - 1)) left: nothing to undo to"
+  for o in $previous; do kn get "$o" -o name >/dev/null 2>&1 || missing+=("$o"); done
+  say "rollout undo to revision $((revision - 1)) ($previous)"
+  kn rollout undo "deployment/$API" >&2
+  if ! rollout "$API" 120s; then
+    kn get pods -l "$API_SEL" -o jsonpath='{range .items[*]}{.metadata.name}: {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}{"\n"}{end}' >&2
+    die "rollout undo did not complete (objects of the previous revision missing: ${missing[*]:-none})"
+  fi
+  ((${#missing[@]} == 0)) || die "rollout undo completed, yet the previous revision's ${missing[*]} is missing"
+  wait_ready_count "$API_SEL" "$(replicas_of "$API")" 60
+  wait_banner "$(prune_banner $((CONFIG_CHANGES - 1)))"
+  ok "rollout undo serves change $((CONFIG_CHANGES - 1)) again, API pods Ready"
+
+  # Recette as the overlay describes it, pruned.
+  say "restore the recette overlay"
+  k apply -k "$OVERLAY" >&2
+  rollout "$API"; rollout "$FRONT"
+  "$DP_ROOT/scripts/prune-config.sh" "$NS" >&2
+  ok "config-prune passed in $((SECONDS - t0)) s"
+}
 
 # --- nodes (a cluster of several nodes: make cluster-up-3). The victim is a worker running an
 # API pod; the front's NodePort is served by the control plane, which is never stopped.
@@ -486,5 +630,5 @@ for c in "${cases[@]}"; do
 done
 for c in "${cases[@]}"; do
   printf '\n\033[1;35m--- zero downtime: %s (load: %s req/s on %s)\033[0m\n' "$c" "$RATE" "$BASE" >&2
-  if [[ $c == control-* ]]; then "case_$c"; else load_start "$c"; "case_$c"; fi
+  if unloaded "$c"; then "case_$c"; else load_start "$c"; "case_$c"; fi
 done
