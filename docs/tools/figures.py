@@ -114,7 +114,7 @@ def bench_results(assets: Path) -> str:
     m, servers = r["meta"], r["servers"]
     out = [f"Banc complet du {m['date']}, révision `{m['revision'][:12]}`"
            f"{' (arbre modifié)' if m.get('worktree_dirty') else ''} ; {m['machine']} ; "
-           f"{'cœurs tenus hors veille (PM QoS)' if m['idle_states'].startswith('poll only') else 'veille des cœurs permise'} ; charge moyenne {m['loadavg_before']} avant, {m['loadavg_after']} après.",
+           f"{'cœurs tenus hors veille (PM QoS)' if m['idle_states'].startswith('poll only') else 'veille des cœurs permise'} ; charge moyenne {m['loadavg_before'].replace('.', ',')} avant, {m['loadavg_after'].replace('.', ',')} après.",
            "", f"**À saturation** (wrk, {m['connections']} connexions, médiane de {m['runs']} × {fr(m['seconds'])} s) :", "",
            "| Serveur | Route | req/s | p50 (ms) | p99 (ms) | CPU/req (µs) | RSS (Mo) | Démarrage (ms) |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -152,8 +152,8 @@ def bench_deck(assets: Path) -> str:
     t, api, fast = r["ratios"]["targets"], r["servers"]["api"], r["servers"]["fastapi"]
     return (f"<p class=\"small\">Banc du {r['meta']['date'][:10]} (révision <code>{r['meta']['revision'][:12]}</code>, "
             f"{r['meta']['machine']}) : "
-            f"API Rust {fr(t['rps_vs_fastapi_root']['value'], 1)} fois plus de requêtes par seconde que FastAPI sur "
-            f"<code>/</code> ; mémoire {fr(api['rss_after_load_mb'], 1)} Mo contre {fr(fast['rss_after_load_mb'], 1)} Mo ; "
+            f"l'API Rust sert {fr(t['rps_vs_fastapi_health']['value'], 1)} fois plus de requêtes par seconde que FastAPI "
+            f"sur <code>/health</code>, {fr(t['rps_vs_fastapi_root']['value'], 1)} fois sur <code>/</code> ; mémoire {fr(api['rss_after_load_mb'], 1)} Mo contre {fr(fast['rss_after_load_mb'], 1)} Mo ; "
             f"démarrage {fr(api['start_ms_median'], 0)} ms contre {fr(fast['start_ms_median'], 0)} ms. "
             f"Détail : <code>docs/performance.md</code>.</p>\n")
 
@@ -175,7 +175,28 @@ def logging_ab(assets: Path) -> str:
             f"{len(r['unheld'])} mesures sous 97 % du débit imposé.\n")
 
 
-RENDERERS = {"logging-ab": logging_ab, "node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
+def logging_bench(assets: Path) -> str:
+    """ADR 0009: what the library's request log costs, from the A/B and the full bench."""
+    ab, r = json.loads((assets / "logging-ab.json").read_text()), full_bench(assets)
+    root = ab["routes"]["/"]["cpu_us_per_req"]
+    extra = root["library-json-format"] - root["library-no-request-log"]
+    info, t = r["ratios"]["informative"], r["ratios"]["targets"]
+    rps = {n: r["servers"][n]["routes"]["/"]["rps"] for n in ("api", "bare")}
+    return (f"- Coût du journal de requête sur `/` (A/B) : {fr(extra, 1)} µs par requête avec la bibliothèque, "
+            f"{fr(root['main-custom-core'] - root['library-no-request-log'], 1)} µs avec l'ancien cœur "
+            f"(écarts des médianes). À 100 requêtes par seconde, {fr(extra, 1)} µs par requête occupent "
+            f"{fr(extra * 100 / 1e4, 2)} % d'un cœur.\n"
+            f"- Banc complet du {r['meta']['date'][:10]} (binaire livré, révision `{r['meta']['revision'][:12]}`), "
+            f"CPU par requête à débit imposé ÷ NGINX : API {fr(t['cpu_per_req_vs_nginx_health']['value'], 2)} sur "
+            f"`/health` et {fr(t['cpu_per_req_vs_nginx_root']['value'], 2)} sur `/` ; **Salvo nu**, sans aucun "
+            f"middleware ni journal, {fr(info['bare_cpu_per_req_vs_nginx_health'], 2)} et "
+            f"{fr(info['bare_cpu_per_req_vs_nginx_root'], 2)}.\n"
+            f"- Même banc, à saturation sur `/` : API {fr(rps['api'])} requêtes par seconde, Salvo nu {fr(rps['bare'])} ; "
+            f"API ÷ FastAPI {fr(t['rps_vs_fastapi_root']['value'], 1)} (objectif ≥ 10 : "
+            f"{VERDICT_FR[t['rps_vs_fastapi_root']['verdict']]}).\n")
+
+
+RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
              "bench-deck": bench_deck, "bench-results": bench_results}
 
 
