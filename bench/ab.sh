@@ -2,7 +2,8 @@
 # `make bench-ab A=path B=path [C=path D=path]`: paired A/B of API release binaries
 # (bench/ab.py), for a change whose cost must be measured (ADRs); A is the reference.
 # Each build is named by its file name: give them distinct, telling names.
-# Build each with `cargo build --release`.
+# Build each with `cargo build --release`; a build may also be a script that execs one with
+# other settings (ADR 0009: `RUST_LOG=warn exec …`, the API without its request log).
 # Output: a table on stdout, build/bench/ab/NAME/ab.json (NAME=ab unless given; NAME=logging
 # is the A/B of ADR 0009, copied to docs/assets by make docs-assets).
 set -euo pipefail
