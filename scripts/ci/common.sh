@@ -28,3 +28,11 @@ gh_output() { if [[ -n ${GITHUB_OUTPUT:-} ]]; then echo "$1=$2" >>"$GITHUB_OUTPU
 
 # A Python with PyYAML (the CI scripts and tests/ci parse YAML), cached by version.
 ci_python() { echo "$(py_venv ci pyyaml==6.0.4 pytest==9.2.0)/bin/python"; }
+
+# release_identity SERVER REPOSITORY: the anchored regexp (cosign --certificate-identity-regexp)
+# of the only signer accepted: REPOSITORY's release workflow run from main or a v* tag.
+release_identity() {
+  local id="$1/$2/.github/workflows/release.yml"
+  echo "^${id//./\\.}@refs/(heads/main|tags/v[0-9][^/]*)\$"
+}
+

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Pushes both images (loaded in Docker under the contract's names) to GHCR with two tags,
-# the workspace version and the short commit, and records the digests that were pushed:
-# recette deploys those digests, never a tag.
+# Pushes both images (loaded in Docker under the contract's names) to GHCR, tagged with the
+# short commit, and with the workspace version only from a v* tag (a push to main never moves
+# the version tag); then reads each digest back from the registry (crane, not the local
+# daemon's record) and records it: recette deploys those digests, never a tag.
 # Usage: scripts/ci/publish-images.sh
 #   env: GHCR_TOKEN, GITHUB_ACTOR, GITHUB_REPOSITORY_OWNER (set by GitHub Actions),
 #        REGISTRY (default ghcr.io)
@@ -19,10 +20,14 @@ short=${revision:0:7}
 dir="$DP_BUILD/release"
 mkdir -p "$dir"
 
-# A v* tag must name the version the images carry.
-if [[ ${GITHUB_REF_TYPE:-} == tag && ${GITHUB_REF_NAME:-} != "v$version" ]]; then
-  die "tag ${GITHUB_REF_NAME} does not match the workspace version $version (Cargo.toml)"
+tags=("$short")
+if [[ ${GITHUB_REF_TYPE:-} == tag ]]; then
+  # A v* tag must name the version the images carry.
+  [[ ${GITHUB_REF_NAME:-} == "v$version" ]] ||
+    die "tag ${GITHUB_REF_NAME:-} does not match the workspace version $version (Cargo.toml)"
+  tags+=("$version")
 fi
+crane=$(go_tool github.com/google/go-containerregistry/cmd/crane v0.22.1 crane)
 
 docker login "$registry" --username "$GITHUB_ACTOR" --password-stdin <<<"$GHCR_TOKEN"
 trap 'docker logout "$registry" >/dev/null 2>&1 || true' EXIT
@@ -34,15 +39,19 @@ for key in "${IMAGE_KEYS[@]}"; do
   label=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$local_image")
   [[ $label == "$revision" ]] || die "$local_image has revision '$label', this commit is $revision"
   repo="$registry/$owner/$(contract_name "$key")"
-  for tag in "$version" "$short"; do
+  digest=
+  for tag in "${tags[@]}"; do
     docker tag "$local_image" "$repo:$tag"
-    docker push --quiet "$repo:$tag"
+    docker push --quiet "$repo:$tag" >/dev/null
+    # What the registry serves under that tag now (crane reads docker login's credentials).
+    served=$("$crane" digest "$repo:$tag") || die "cannot read $repo:$tag back from the registry"
+    [[ $served =~ ^sha256:[0-9a-f]{64}$ ]] || die "$repo:$tag: the registry answered '$served', not a digest"
+    [[ -z $digest || $served == "$digest" ]] || die "$repo: tags $tag and ${tags[0]} name different digests"
+    digest=$served
   done
-  digest=$(docker image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' "$local_image" | grep -m1 "^$repo@sha256:") ||
-    die "no digest recorded for $repo after the push"
-  refs[$key]=$digest
-  gh_output "$key-ref" "$digest"
-  log "pushed $repo:{$version,$short} = $digest"
+  refs[$key]=$repo@$digest
+  gh_output "$key-ref" "${refs[$key]}"
+  log "pushed $repo:{$(IFS=,; echo "${tags[*]}")} = ${refs[$key]}"
 done
 
 python3 - "$dir/digests.json" "$version" "$revision" "${refs[api]}" "${refs[front]}" <<'PY'
@@ -57,6 +66,7 @@ PY
   echo "### Published images (deploy these digests)"
   echo "| image | tags | reference |"
   echo "|---|---|---|"
-  for key in "${IMAGE_KEYS[@]}"; do echo "| $key | \`$version\`, \`$short\` | \`${refs[$key]}\` |"; done
+  # shellcheck disable=SC2016 # backquotes are Markdown here
+  for key in "${IMAGE_KEYS[@]}"; do echo "| $key | $(printf '`%s` ' "${tags[@]}")| \`${refs[$key]}\` |"; done
 } | gh_summary
 log "digests recorded in $dir/digests.json"

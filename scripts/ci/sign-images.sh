@@ -18,8 +18,12 @@ registry=${REGISTRY:-ghcr.io}
 docker login "$registry" --username "$GITHUB_ACTOR" --password-stdin <<<"$GHCR_TOKEN"
 trap 'docker logout "$registry" >/dev/null 2>&1 || true' EXIT
 
-# The certificate must name this repository's workflow file (any ref of it).
-identity="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_WORKFLOW_REF%@*}@.*"
+# The certificate must name this repository's release workflow, run from main or a v* tag:
+# a signature made by another workflow, a branch or a pull request does not verify.
+workflow=${GITHUB_WORKFLOW_REF%@*}
+[[ $workflow == "$GITHUB_REPOSITORY/.github/workflows/release.yml" ]] ||
+  die "signing only from the release workflow ($GITHUB_REPOSITORY/.github/workflows/release.yml), not $workflow"
+identity=$(release_identity "${GITHUB_SERVER_URL:-https://github.com}" "$GITHUB_REPOSITORY")
 issuer=https://token.actions.githubusercontent.com
 
 for key in "${IMAGE_KEYS[@]}"; do
@@ -32,8 +36,8 @@ for key in "${IMAGE_KEYS[@]}"; do
   log "cosign sign + attest $ref"
   cosign sign --yes "$ref"
   cosign attest --yes --type spdxjson --predicate "$sbom" "$ref"
-  cosign verify --certificate-identity-regexp "^$identity\$" --certificate-oidc-issuer "$issuer" "$ref" >/dev/null
-  cosign verify-attestation --type spdxjson --certificate-identity-regexp "^$identity\$" \
+  cosign verify --certificate-identity-regexp "$identity" --certificate-oidc-issuer "$issuer" "$ref" >/dev/null
+  cosign verify-attestation --type spdxjson --certificate-identity-regexp "$identity" \
     --certificate-oidc-issuer "$issuer" "$ref" >/dev/null
   echo "- \`$ref\`: signed, SBOM attested, both verified" | gh_summary
 done

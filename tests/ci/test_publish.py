@@ -116,9 +116,12 @@ def publish(script_root, registry, tmp_path, **extra):
     return sh(str(script_root / "scripts" / "ci" / "publish-images.sh"), env=env, timeout=600)
 
 
-def test_pushes_two_tags_and_records_the_registrys_digests(registry, clone, tmp_path):
+@pytest.mark.parametrize("ref", ["main", "version tag"])
+def test_pushes_the_commit_tag_the_version_only_from_its_tag_and_records_the_registrys_digests(registry, clone, tmp_path, ref):
+    # Runs in this order on one registry: a push to main, then the v<version> tag.
     repo, revision = clone
-    result = publish(repo, registry, tmp_path)
+    extra = {"GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": f"v{VERSION}"} if ref == "version tag" else {}
+    result = publish(repo, registry, tmp_path, **extra)
     assert result.returncode == 0, result.stderr[-3000:]
     recorded = json.loads((repo / "build" / "release" / "digests.json").read_text())
     assert recorded["version"] == VERSION and recorded["revision"] == revision
@@ -129,7 +132,7 @@ def test_pushes_two_tags_and_records_the_registrys_digests(registry, clone, tmp_
         assert image["repository"] == repository and image["ref"] == f"{repository}@{image['digest']}"
         assert outputs[f"{key}-ref"] == image["ref"]
         tags = json.load(urllib.request.urlopen(f"http://{registry}/v2/example-org/{name}/tags/list"))["tags"]
-        assert sorted(tags) == sorted([VERSION, revision[:7]])
+        assert sorted(tags) == sorted([revision[:7]] + ([VERSION] if ref == "version tag" else []))
         for tag in tags:
             request = urllib.request.Request(f"http://{registry}/v2/example-org/{name}/manifests/{tag}", method="HEAD")
             request.add_header("Accept", MANIFEST_TYPES)
