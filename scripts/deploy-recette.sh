@@ -10,7 +10,8 @@
 #   *_REF                 REGISTRY/OWNER/datapress-{api,front}@sha256:<64 hex>
 #   --render-only         print the manifests that would be applied, touch no cluster
 # Environment:
-#   RECETTE_KUBECONFIG    the recette kubeconfig (content). Absent: skip with a notice.
+#   RECETTE_KUBECONFIG    the recette kubeconfig (content). Absent: the deploy fails, unless
+#                         DEPLOY_ALLOW_SKIP=true (a manual run that asks for it): a notice, exit 0.
 #   GHCR_PULL_USER, GHCR_PULL_TOKEN   optional: pull credentials for a private package
 #   DEPLOY_SMOKE_BROWSER  1 (default) also runs the browser e2e against the deployed front
 set -euo pipefail
@@ -31,8 +32,10 @@ for key in "${IMAGE_KEYS[@]}"; do
 done
 
 if ! $render_only && [[ -z ${RECETTE_KUBECONFIG:-} ]]; then
+  [[ ${DEPLOY_ALLOW_SKIP:-false} == true ]] ||
+    die "no RECETTE_KUBECONFIG: the secret of the GitHub environment 'recette' is not set or did not reach this job; nothing was deployed (see docs/ci-cd.md)"
   gh_notice "Recette deployment skipped" \
-    "the secret RECETTE_KUBECONFIG of the GitHub environment 'recette' is not set; nothing was deployed (see docs/ci-cd.md)"
+    "asked for (allow-skip) and RECETTE_KUBECONFIG is not set; nothing was deployed (see docs/ci-cd.md)"
   exit 0
 fi
 

@@ -224,7 +224,9 @@ def test_release_hands_digests_to_recette():
     assert deploy_call["needs"] == "publish"
     assert deploy_call["if"] == "github.ref == 'refs/heads/main'"
     assert deploy_call["uses"] == "./.github/workflows/deploy-recette.yml"
-    assert "secrets" not in deploy_call, "the kubeconfig comes from the recette environment, not the caller"
+    # The kubeconfig is a secret of the environment the called job declares: it reaches that
+    # job only through the caller's `secrets: inherit` (actions/runner#1490).
+    assert deploy_call["secrets"] == "inherit"
     outputs = release["jobs"]["publish"]["outputs"]
     deploy = WORKFLOWS["deploy-recette.yml"]
     inputs = triggers(deploy)["workflow_call"]["inputs"]
@@ -232,6 +234,9 @@ def test_release_hands_digests_to_recette():
     job = deploy["jobs"]["deploy"]
     assert job["environment"]["name"] == "recette"
     assert job["concurrency"]["cancel-in-progress"] is False, "a deployment is never cancelled halfway"
+    # Skipping without a kubeconfig: only a manual run that asks for it.
+    assert triggers(deploy)["workflow_dispatch"]["inputs"]["allow-skip"]["default"] is False
+    assert any(s.get("env", {}).get("DEPLOY_ALLOW_SKIP") == "${{ inputs.allow-skip == true }}" for s in job["steps"])
 
 
 def test_flake_lock_is_updated_by_a_scheduled_pull_request():
@@ -257,8 +262,14 @@ def overlay_snapshot():
     return {p: p.read_bytes() for p in sorted((ROOT / "kustomize").rglob("*")) if p.is_file()}
 
 
-def test_deploy_skips_with_a_notice_without_the_secret():
+def test_deploy_fails_without_the_secret():
     result = deploy(API, FRONT)
+    assert result.returncode != 0
+    assert "no RECETTE_KUBECONFIG" in result.stderr and "skipped" not in result.stdout
+
+
+def test_deploy_skips_with_a_notice_only_when_asked():
+    result = deploy(API, FRONT, DEPLOY_ALLOW_SKIP="true")
     assert result.returncode == 0, result.stderr
     assert "Recette deployment skipped" in result.stdout + result.stderr
 
