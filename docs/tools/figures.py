@@ -62,10 +62,17 @@ def node_loss(assets: Path) -> str:
     return "\n".join(rows) + f"\n\n{run_line(doc, lose['rate'])}\n"
 
 
+def cluster_fr(cluster: str) -> str:
+    """'v1.35.4 kind-datapress' -> which of the project's clusters, in words."""
+    version, _, context = cluster.partition(" ")
+    what = {"kind-datapress": "kind à trois nœuds", "kubernetes-admin@datapress": "du projet à un nœud"}.get(context, context)
+    return f"cluster {what} (Kubernetes {version})"
+
+
 def run_line(doc: dict, rate: float, html: bool = False) -> str:
     rev = f"<code>{doc['revision'][:12]}</code>" if html else f"`{doc['revision'][:12]}`"
     return (f"Exécution du {doc['generated_at'][:10]}, révision {rev}, "
-            f"cluster {doc['cluster']}, charge de {fr(rate)} requêtes par seconde.")
+            f"{cluster_fr(doc['cluster'])}, charge de {fr(rate)} requêtes par seconde.")
 
 
 def zero_downtime_deck(assets: Path) -> str:

@@ -12,7 +12,11 @@ case ${1:-} in
     mkdir -p "$(dirname "$cfg")"
     python3 -c 'import json,sys; print(json.dumps({"executablePath": "/usr/bin/chromium", "args": sys.argv[1:]}))' \
       "${CHROMIUM_FLAGS[@]:1}" "--user-data-dir=$(mktemp -d)" >"$cfg"
-    "$modules/.bin/mmdc" --quiet -p "$cfg" -b white -i "$2" -o "$3" ;;
+    # One font installed here, named in the SVG: the boxes are sized with the font the
+    # slides and pages then draw (a fallback font at display time clipped the labels).
+    theme="$DP_BUILD/docs/mermaid.json"
+    echo '{"fontFamily": "DejaVu Sans", "themeVariables": {"fontFamily": "DejaVu Sans"}}' >"$theme"
+    "$modules/.bin/mmdc" --quiet -p "$cfg" -c "$theme" -b white -i "$2" -o "$3" ;;
   marp)
     # --allow-local-files: the deck embeds images from docs/assets only (no remote resources).
     "$modules/.bin/marp" --no-stdin --allow-local-files --html "$2" -o "$3" ;;
