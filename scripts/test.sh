@@ -124,8 +124,10 @@ for s in "${passed[@]}"; do show "PASSED  " "$s"; done
 for s in "${skipped[@]}"; do show "SKIPPED " "$s"; done
 for s in "${failed[@]}"; do
   show "FAILED  " "$s"
-  # Its last failure lines (scripts/lib.sh die, verdict lines), so a truncated CI log still says why.
-  sed 's/\x1b\[[0-9;]*m//g' "$logs/${s%% (*}.log" 2>/dev/null | awk '/FAIL|[Ee]rror:/' | tail -n 8 | sed 's/^/    /' | cut -c1-240
+  # A suite that ran and failed: its last failure lines (scripts/lib.sh die, verdict lines),
+  # so a truncated CI log still says why. (A suite that did not run has no log of this run.)
+  [[ $s == *", log: "* ]] || continue
+  sed 's/\x1b\[[0-9;]*m//g' "$logs/${s%% (*}.log" | awk '/FAIL|[Ee]rror:/' | tail -n 8 | sed 's/^/    /' | cut -c1-240
 done
 echo "suites: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
 ((${#failed[@]} == 0))
