@@ -269,7 +269,7 @@ pub fn service(config: &Config, readiness: Readiness, telemetry: &Telemetry) -> 
     }
     service
         .hoop(telemetry.metrics_middleware())
-        .hoop(AccessLog::new(config.traces_enabled()))
+        .hoop(AccessLog::new(config.traces_enabled(), config.log_format))
         .hoop(catch_panic)
         .hoop(CloseWhenDraining(readiness))
         .hoop(reject_body)

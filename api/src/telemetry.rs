@@ -98,7 +98,7 @@ fn init_logs(config: &Config) {
             .pretty()
             .init(),
     }
-    // A panic is one ERROR event (with the request's fields) instead of text on stderr.
+    // A panic is one ERROR event (in a panicking request, with its fields) instead of text on stderr.
     std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();
         let message = payload
@@ -107,7 +107,8 @@ fn init_logs(config: &Config) {
             .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
             .unwrap_or("(no message)");
         let location = info.location().map(ToString::to_string);
-        tracing::error!(panic = message, location, "panic");
+        let span = crate::access_log::request_span().unwrap_or_else(tracing::Span::none);
+        tracing::error!(parent: &span, panic = message, location, "panic");
     }));
 }
 
