@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# For each published digest: an SPDX SBOM (syft, from the local image, so it describes the
-# exact bytes pushed), a keyless cosign signature and an SBOM attestation (GitHub's OIDC
+# For each published digest: an SPDX SBOM (syft, from the flake's locked nixpkgs, of the local
+# image, so it describes the exact bytes pushed), a keyless cosign signature and an SBOM attestation (GitHub's OIDC
 # identity, no key to keep), then a verification of both against this workflow's identity.
 # Usage: scripts/ci/sign-images.sh   (after publish-images.sh: reads build/release/digests.json)
 #   env: GHCR_TOKEN, GITHUB_ACTOR, GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_WORKFLOW_REF
@@ -8,7 +8,10 @@ set -euo pipefail
 # shellcheck source=scripts/ci/common.sh
 . "$(dirname "$0")/common.sh"
 
-for tool in cosign syft; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
+command -v cosign >/dev/null || die "cosign is not installed"
+command -v nix >/dev/null || die "Nix is not installed (syft comes from the flake's locked nixpkgs)"
+# syft from the flake's locked nixpkgs, like sbomnix and grype (sbom-images.sh).
+syft() { nix run --inputs-from "$DP_ROOT" nixpkgs#syft -- "$@"; }
 : "${GHCR_TOKEN:?GHCR_TOKEN is required}" "${GITHUB_ACTOR:?}" "${GITHUB_REPOSITORY:?}" "${GITHUB_WORKFLOW_REF:?}"
 dir="$DP_BUILD/release"
 digests="$dir/digests.json"
