@@ -13,7 +13,7 @@ for tool in cosign syft; do command -v "$tool" >/dev/null || die "$tool is not i
 dir="$DP_BUILD/release"
 digests="$dir/digests.json"
 [[ -f $digests ]] || die "$digests is missing: run scripts/ci/publish-images.sh first"
-registry=${REGISTRY:-ghcr.io}
+registry=$(release_registry)
 
 docker login "$registry" --username "$GITHUB_ACTOR" --password-stdin <<<"$GHCR_TOKEN"
 trap 'docker logout "$registry" >/dev/null 2>&1 || true' EXIT
