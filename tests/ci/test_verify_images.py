@@ -226,10 +226,19 @@ def test_the_release_path_refuses_a_digest_signed_with_any_key(registry):
 
 
 def test_deploy_recette_stops_on_the_verification_before_using_the_kubeconfig(registry, tmp_path):
+    # Nothing after the verification may run: an empty tool cache and a `go` that records any
+    # call show that no tool (kustomize, kubectl) was even prepared.
     api, front = registry.release("datapress-api"), registry.release("datapress-front")
+    shims, cache = tmp_path / "bin", tmp_path / "cache"
+    shims.mkdir()
+    (shims / "go").write_text(f"#!/bin/sh\necho \"$*\" >>{tmp_path}/go-calls\nexit 1\n")
+    (shims / "go").chmod(0o755)
     env = {k: v for k, v in registry.env().items() if not k.startswith(("GITHUB_", "GHCR_")) and k != "REGISTRY"}
-    env.update(PATH=f"{Path(registry.cosign).parent}:{env['PATH']}", REGISTRY=registry.address, GITHUB_REPOSITORY_OWNER=OWNER,
-               GITHUB_REPOSITORY=f"{OWNER}/datapress", RECETTE_KUBECONFIG="not a kubeconfig", DEPLOY_SMOKE_BROWSER="0")
+    env.update(PATH=f"{Path(registry.cosign).parent}:{shims}:{env['PATH']}", DATAPRESS_CACHE=str(cache),
+               REGISTRY=registry.address, GITHUB_REPOSITORY_OWNER=OWNER, GITHUB_REPOSITORY=f"{OWNER}/datapress",
+               RECETTE_KUBECONFIG="not a kubeconfig", DEPLOY_SMOKE_BROWSER="0")
     result = run(DEPLOY, api, front, env=env, timeout=600)
     assert result.returncode != 0 and f"{api}: signature verification failed" in result.stderr
-    assert "kubectl" not in result.stderr and "cluster does not answer" not in result.stderr
+    assert not (tmp_path / "go-calls").exists(), "a tool was built before the verification"
+    assert not any(cache.iterdir()), f"the tool cache was used: {sorted(p.name for p in cache.iterdir())}"
+    assert "cluster does not answer" not in result.stderr
