@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Deploys released image digests to the recette cluster: a COPY of the kustomize tree gets
+# Deploys released image digests to the recette cluster. Before the kubeconfig is used, each
+# digest must be in this project's registry and owner and carry the release workflow's cosign
+# signature and SBOM attestation (scripts/ci/verify-images.sh). Then a COPY of the kustomize tree gets
 # `kustomize edit set image NAME=REPO@sha256:...` (the overlay in Git is never edited), an
 # image pull secret when the GHCR package is private, then `kubectl apply -k`, the rollout
 # wait, a check that the Deployments run exactly those digests, the purge of the generated
@@ -8,11 +10,15 @@
 #
 # Usage: scripts/deploy-recette.sh [--render-only] API_REF FRONT_REF
 #   *_REF                 REGISTRY/OWNER/datapress-{api,front}@sha256:<64 hex>
-#   --render-only         print the manifests that would be applied, touch no cluster
+#   --render-only         print the manifests that would be applied, touch no cluster and no
+#                         registry (the signatures are not verified)
 # Environment:
+#   GITHUB_REPOSITORY_OWNER, REGISTRY (default ghcr.io)   the only registry and owner accepted
+#   GITHUB_REPOSITORY, GITHUB_SERVER_URL                  the release identity (verify-images.sh)
 #   RECETTE_KUBECONFIG    the recette kubeconfig (content). Absent: the deploy fails, unless
 #                         DEPLOY_ALLOW_SKIP=true (a manual run that asks for it): a notice, exit 0.
-#   GHCR_PULL_USER, GHCR_PULL_TOKEN   optional: pull credentials for a private package
+#   GHCR_PULL_USER, GHCR_PULL_TOKEN   optional: pull credentials for a private package, written
+#                         for the release registry only (never the ref's), never printed
 #   DEPLOY_SMOKE_BROWSER  1 (default) also runs the browser e2e against the deployed front
 set -euo pipefail
 # shellcheck source=scripts/ci/common.sh
@@ -24,12 +30,10 @@ if [[ ${1:-} == --render-only ]]; then render_only=true; shift; fi
 (($# == 2)) || die "usage: $0 [--render-only] API_REF FRONT_REF"
 declare -A refs=([api]=$1 [front]=$2)
 
-# Only a digest of one of the contract's images is deployable: never a tag, never another name.
-for key in "${IMAGE_KEYS[@]}"; do
-  name=$(contract_name "$key")
-  [[ ${refs[$key]} =~ ^[a-z0-9.-]+(:[0-9]+)?/([a-z0-9._-]+/)*${name}@sha256:[0-9a-f]{64}$ ]] ||
-    die "'${refs[$key]}' is not an image digest of $name (REGISTRY/OWNER/$name@sha256:<64 hex>)"
-done
+# Only a digest of one of the contract's images, in this project's registry and owner, is
+# deployable: never a tag, another name, registry or owner. No network yet.
+for key in "${IMAGE_KEYS[@]}"; do check_release_digest "${refs[$key]}" "$key"; done
+registry=$(release_registry)
 
 if ! $render_only && [[ -z ${RECETTE_KUBECONFIG:-} ]]; then
   [[ ${DEPLOY_ALLOW_SKIP:-false} == true ]] ||
@@ -37,6 +41,11 @@ if ! $render_only && [[ -z ${RECETTE_KUBECONFIG:-} ]]; then
   gh_notice "Recette deployment skipped" \
     "asked for (allow-skip) and RECETTE_KUBECONFIG is not set; nothing was deployed (see docs/ci-cd.md)"
   exit 0
+fi
+
+if ! $render_only; then
+  # Signature and SBOM attestation of the release workflow, before the kubeconfig is used.
+  "$DP_ROOT/scripts/ci/verify-images.sh" "${refs[api]}" "${refs[front]}"
 fi
 
 work=$(mktemp -d)
@@ -56,16 +65,9 @@ py=$(ci_python)
   "$(contract_name api)=${refs[api]}" "$(contract_name front)=${refs[front]}")
 
 if [[ -n ${GHCR_PULL_TOKEN:-} ]]; then
-  : "${GHCR_PULL_USER:?GHCR_PULL_USER is required with GHCR_PULL_TOKEN}"
-  registry=${refs[api]%%/*}
-  # Written inside the temporary copy only (mode 600), removed on exit.
-  (umask 077 && python3 - "$registry" "$overlay/.pull-secret.json" <<'PY'
-import base64, json, os, sys
-registry, path = sys.argv[1], sys.argv[2]
-auth = base64.b64encode(f'{os.environ["GHCR_PULL_USER"]}:{os.environ["GHCR_PULL_TOKEN"]}'.encode()).decode()
-json.dump({"auths": {registry: {"auth": auth}}}, open(path, "w"))
-PY
-  )
+  # For the release registry (both refs were checked to be in it), written inside the temporary
+  # copy only (mode 600), removed on exit.
+  registry_auth_json "$registry" "$overlay/.pull-secret.json"
   (cd "$overlay" &&
     "$kustomize" edit add secret ghcr-pull --type kubernetes.io/dockerconfigjson \
       --from-file=.dockerconfigjson=.pull-secret.json &&
@@ -86,11 +88,16 @@ assert images == sorted(want), f"images {images} != {sorted(want)}"
 assert all(d["metadata"].get("namespace") == ns for d in deployments), "a Deployment outside " + ns
 PY
 if $render_only; then
-  # Never print credentials, even rendered.
-  "$py" -c 'import sys, yaml
+  # Never print credentials, even rendered; a pull secret shows only the registries it is for.
+  "$py" -c 'import base64, json, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 for d in docs:
-    if d["kind"] == "Secret": d["data"] = {k: "<redacted>" for k in d.get("data", {})}
+    if d["kind"] != "Secret": continue
+    data = d.get("data", {})
+    d["data"] = {k: "<redacted>" for k in data}
+    if d.get("type") == "kubernetes.io/dockerconfigjson":
+        auths = json.loads(base64.b64decode(data[".dockerconfigjson"]))["auths"]
+        d["data"][".dockerconfigjson"] = "<redacted> (auths: " + " ".join(sorted(auths)) + ")"
 print(yaml.safe_dump_all(docs, sort_keys=False), end="")' "$work/recette.yaml"
   exit 0
 fi

@@ -36,3 +36,47 @@ release_identity() {
   echo "^${id//./\\.}@refs/(heads/main|tags/v[0-9][^/]*)\$"
 }
 
+
+# The registry releases are pushed to and deployed from: REGISTRY (default ghcr.io), a host[:port].
+release_registry() {
+  local registry=${REGISTRY:-ghcr.io}
+  [[ $registry =~ ^[a-z0-9.-]+(:[0-9]+)?$ ]] || die "REGISTRY '$registry' is not a registry host[:port]"
+  echo "$registry"
+}
+
+# release_repository KEY: REGISTRY/OWNER/NAME of the contract image KEY, the only repository a
+# release is pushed to and deployed from (OWNER: GITHUB_REPOSITORY_OWNER, lowercased as
+# registry paths are).
+release_repository() {
+  [[ -n ${GITHUB_REPOSITORY_OWNER:-} ]] || die "GITHUB_REPOSITORY_OWNER is not set (the owner of the release images)"
+  local registry
+  registry=$(release_registry) || exit 1
+  echo "$registry/${GITHUB_REPOSITORY_OWNER,,}/$(contract_name "$1")"
+}
+
+# check_release_digest REF [KEY...]: dies unless REF is release_repository KEY@sha256:<64 hex>
+# for one of KEYs (default: every contract image). No network: a reference to another registry
+# or owner is refused before anything contacts it.
+check_release_digest() {
+  local ref=$1 keys=("${@:2}") key repo repos=()
+  ((${#keys[@]})) || keys=("${IMAGE_KEYS[@]}")
+  for key in "${keys[@]}"; do
+    repo=$(release_repository "$key") || exit 1
+    [[ $ref =~ ^(.+)@sha256:[0-9a-f]{64}$ && ${BASH_REMATCH[1]} == "$repo" ]] && return 0
+    repos+=("$repo")
+  done
+  die "'$ref' is not an image digest of ${repos[*]} (REPOSITORY@sha256:<64 hex>; registry and owner from REGISTRY and GITHUB_REPOSITORY_OWNER)"
+}
+
+# registry_auth_json REGISTRY FILE: a Docker config (auths) holding GHCR_PULL_USER and
+# GHCR_PULL_TOKEN for REGISTRY only, written mode 600. The token never reaches a command line.
+registry_auth_json() {
+  : "${GHCR_PULL_USER:?GHCR_PULL_USER is required with GHCR_PULL_TOKEN}" "${GHCR_PULL_TOKEN:?}"
+  (umask 077 && python3 - "$1" "$2" <<'PY'
+import base64, json, os, sys
+registry, path = sys.argv[1], sys.argv[2]
+auth = base64.b64encode(f'{os.environ["GHCR_PULL_USER"]}:{os.environ["GHCR_PULL_TOKEN"]}'.encode()).decode()
+json.dump({"auths": {registry: {"auth": auth}}}, open(path, "w"))
+PY
+  )
+}

@@ -12,8 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 : "${GHCR_TOKEN:?GHCR_TOKEN is required}" "${GITHUB_ACTOR:?}" "${GITHUB_REPOSITORY_OWNER:?}"
-registry=${REGISTRY:-ghcr.io}
-owner=${GITHUB_REPOSITORY_OWNER,,} # registry paths are lowercase
+registry=$(release_registry)
 version=$(workspace_version)
 revision=$(git -C "$DP_ROOT" rev-parse HEAD)
 short=${revision:0:7}
@@ -38,7 +37,7 @@ for key in "${IMAGE_KEYS[@]}"; do
   # The image must come from this very commit, not from a stale or dirty build.
   label=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$local_image")
   [[ $label == "$revision" ]] || die "$local_image has revision '$label', this commit is $revision"
-  repo="$registry/$owner/$(contract_name "$key")"
+  repo=$(release_repository "$key") # owner lowercased: registry paths are lowercase
   digest=
   for tag in "${tags[@]}"; do
     docker tag "$local_image" "$repo:$tag"

@@ -16,7 +16,7 @@ syft() { nix run --inputs-from "$DP_ROOT" nixpkgs#syft -- "$@"; }
 dir="$DP_BUILD/release"
 digests="$dir/digests.json"
 [[ -f $digests ]] || die "$digests is missing: run scripts/ci/publish-images.sh first"
-registry=${REGISTRY:-ghcr.io}
+registry=$(release_registry)
 
 docker login "$registry" --username "$GITHUB_ACTOR" --password-stdin <<<"$GHCR_TOKEN"
 trap 'docker logout "$registry" >/dev/null 2>&1 || true' EXIT

@@ -5,7 +5,9 @@
 # of the CI scripts, and tests/ci/test_workflows.py (targets, scripts, images, overlays,
 # pins, permissions, and the recette deploy script rendered without a cluster), plus
 # scripts/lib.sh's start_daemon, which CI uses to start dockerd (tests/ci/test_start_daemon.py),
-# and the test runner itself on fake suites (tests/ci/test_runner.py).
+# and the test runner itself on fake suites (tests/ci/test_runner.py), and the image
+# verification before a deploy (tests/ci/test_verify_images.py: crane's registry on 127.0.0.1,
+# cosign with a local key, offline; crane and cosign built once from the Go module proxy).
 set -euo pipefail
 # shellcheck source=scripts/ci/common.sh
 . "$(dirname "$0")/../../scripts/ci/common.sh"

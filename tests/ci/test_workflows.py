@@ -254,7 +254,9 @@ FRONT = "ghcr.io/example/datapress-front@sha256:" + "b" * 64
 
 
 def deploy(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("RECETTE_KUBECONFIG", "GHCR_PULL_TOKEN", "GHCR_PULL_USER", "GITHUB_ACTIONS")}
+    unset = ("RECETTE_KUBECONFIG", "GHCR_PULL_TOKEN", "GHCR_PULL_USER", "GITHUB_ACTIONS", "REGISTRY", "GITHUB_REPOSITORY_OWNER")
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    env = {"GITHUB_REPOSITORY_OWNER": "Example", **env}  # lowercased: ghcr.io/example
     return subprocess.run([str(DEPLOY), *args], env={**clean, **env}, capture_output=True, text=True, timeout=1800)
 
 
@@ -280,12 +282,34 @@ def test_deploy_skips_with_a_notice_only_when_asked():
         ("ghcr.io/example/datapress-api:1.0.0", FRONT),  # a tag, not a digest
         (API.replace("datapress-api", "other-api"), FRONT),  # not a contract image
         (FRONT, API),  # swapped
+        (API.replace("ghcr.io/", "registry.example/"), FRONT),  # another registry
+        (API, FRONT.replace("/example/", "/other/")),  # another owner
+        (API.replace("/example/", "/example/sub/"), FRONT),  # a path below the owner
     ],
 )
 def test_deploy_refuses_anything_but_contract_digests(api, front):
     result = deploy("--render-only", api, front)
     assert result.returncode != 0
     assert "is not an image digest of" in result.stderr
+
+
+def test_deploy_refuses_a_foreign_digest_before_the_kubeconfig_and_any_network_call():
+    token = "ghp_" + "y" * 36
+    result = deploy(API.replace("ghcr.io/", "127.0.0.1:9/"), FRONT, RECETTE_KUBECONFIG="unused",
+                    GHCR_PULL_USER="bot", GHCR_PULL_TOKEN=token)
+    assert result.returncode != 0 and "is not an image digest of ghcr.io/example/datapress-api" in result.stderr
+    assert token not in result.stdout + result.stderr
+    assert "verified" not in result.stderr and "cosign" not in result.stderr
+
+
+def test_deploy_verifies_the_digests_before_the_kubeconfig_is_used():
+    # verify-images.sh (signature + SBOM attestation, keyless) runs before anything reads the
+    # kubeconfig or renders the overlay, with the two checked digests as its only arguments.
+    text = "\n".join(line for line in DEPLOY.read_text().splitlines() if not line.lstrip().startswith("#")) + "\n"
+    call = '"$DP_ROOT/scripts/ci/verify-images.sh" "${refs[api]}" "${refs[front]}"\n'
+    assert text.count("verify-images.sh") == 1 and call in text, "deploy-recette.sh must call verify-images.sh REF REF, no option"
+    for later in ('"$RECETTE_KUBECONFIG" >', "KUBECONFIG=", "k apply", "k version", "kustomize\" edit"):
+        assert text.index(call) < text.index(later), f"{later!r} comes before the verification"
 
 
 def rendered(result):
@@ -310,8 +334,31 @@ def test_deploy_adds_a_pull_secret_for_a_private_package():
     docs = rendered(result)
     assert token not in result.stdout + result.stderr
     secrets = [d for d in docs if d["kind"] == "Secret" and d.get("type") == "kubernetes.io/dockerconfigjson"]
-    assert len(secrets) == 1 and secrets[0]["data"] == {".dockerconfigjson": "<redacted>"}
+    assert len(secrets) == 1 and secrets[0]["data"] == {".dockerconfigjson": "<redacted> (auths: ghcr.io)"}
     name = secrets[0]["metadata"]["name"]
     for d in docs:
         if d["kind"] == "Deployment":
             assert d["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": name}]
+
+
+def test_the_pull_secret_is_for_the_release_registry_only():
+    # The registry comes from REGISTRY, the same as the refs' (checked), never from a ref alone.
+    registry = "registry.example:5000"
+    api, front = (ref.replace("ghcr.io/", registry + "/") for ref in (API, FRONT))
+    docs = rendered(deploy("--render-only", api, front, REGISTRY=registry, GHCR_PULL_USER="bot", GHCR_PULL_TOKEN="t0ken"))
+    (secret,) = [d for d in docs if d["kind"] == "Secret" and d.get("type") == "kubernetes.io/dockerconfigjson"]
+    assert secret["data"] == {".dockerconfigjson": f"<redacted> (auths: {registry})"}
+    refused = deploy("--render-only", api, front, GHCR_PULL_USER="bot", GHCR_PULL_TOKEN="t0ken")  # REGISTRY unset: ghcr.io
+    assert refused.returncode != 0 and "is not an image digest of ghcr.io/" in refused.stderr
+
+
+def test_the_deploy_job_installs_the_cosign_that_signs():
+    def cosign(job):
+        (step,) = [s for s in job["steps"] if s.get("uses", "").startswith("sigstore/cosign-installer@")]
+        return step["uses"], step["with"]["cosign-release"]
+
+    signing = cosign(WORKFLOWS["release.yml"]["jobs"]["publish"])
+    deploy_job = WORKFLOWS["deploy-recette.yml"]["jobs"]["deploy"]
+    assert cosign(deploy_job) == signing
+    names = [s.get("uses", s.get("name", "")) for s in deploy_job["steps"]]
+    assert names.index(signing[0]) < next(i for i, s in enumerate(deploy_job["steps"]) if "deploy-recette.sh" in s.get("run", ""))
