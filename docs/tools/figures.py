@@ -1,7 +1,7 @@
 """Figures in the docs and the deck, written from result files, never by hand.
 
-A block between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in docs/**/*.md is the
-output of the renderer NAME below, from the JSON it reads in docs/assets/ (copied there by
+A block between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in docs/**/*.md (and in
+hack/**/README.md, the clusters' notes) is the output of the renderer NAME below, from the JSON it reads in docs/assets/ (copied there by
 `make docs-assets`). `write` rewrites every block; `check` (make docs-check) fails when a
 block differs from what its JSON gives, so a figure typed by hand, or left stale, is caught.
 
@@ -58,6 +58,25 @@ def node_loss(assets: Path) -> str:
         f"| p99 le plus haut d'une seconde pendant la perte | {fr(lose['event']['worst_p99_ms'])} ms |",
         f"| Retour du nœud et nouvelle répartition : requêtes échouées | **{back['failed']}** sur "
         f"{fr(back['sent'])} ({pct(back['failed'], back['sent'])}) |",
+    ]
+    return "\n".join(rows) + f"\n\n{run_line(doc, lose['rate'])}\n"
+
+
+def node_timings(assets: Path) -> str:
+    """hack/kind/README.md: the timings of the last three-node run, step by step."""
+    doc, drain, lose, back, m = node_cases(assets)
+    d, b = drain["marks_s"], back["marks_s"]
+    out = m["its pods out of the endpoints"] - m["node declared lost"]
+    rows = [
+        "| Étape | Mesuré |",
+        "|---|---|",
+        f"| Vidage : répliques prêtes sur l'autre nœud | {fr(d['drained, replicas Ready elsewhere'], 1)} s après `kubectl drain` |",
+        f"| Arrêt net : nœud déclaré perdu | {fr(m['node declared lost'], 1)} s après l'arrêt |",
+        f"| … ses Pods hors des Services | {fr(out, 1)} s plus tard |",
+        f"| … remplaçants prêts sur les autres nœuds | {fr(m['replicas Ready on the other nodes'], 1)} s après l'arrêt |",
+        f"| Retour : nœud `Ready` | {fr(b['node Ready again'], 1)} s après son redémarrage |",
+        f"| … routes vers ses Pods rétablies sur les autres nœuds | {fr(b['node routes back'], 1)} s après son redémarrage |",
+        f"| Requêtes échouées : vidage, arrêt net, retour | {drain['failed']}, {lose['failed']}, {back['failed']} |",
     ]
     return "\n".join(rows) + f"\n\n{run_line(doc, lose['rate'])}\n"
 
@@ -203,7 +222,8 @@ def logging_bench(assets: Path) -> str:
             f"{VERDICT_FR[t['rps_vs_fastapi_root']['verdict']]}).\n")
 
 
-RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
+RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings,
+             "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
              "bench-deck": bench_deck, "bench-results": bench_results}
 
 
@@ -220,7 +240,7 @@ def main() -> int:
     mode, docs = sys.argv[1], Path(sys.argv[2])
     assets = docs / "assets"
     stale = []
-    for md in sorted(docs.rglob("*.md")):
+    for md in sorted(docs.rglob("*.md")) + sorted((docs.parent / "hack").rglob("README.md")):
         text = md.read_text()
         if "<!-- figures:" not in text:
             continue
