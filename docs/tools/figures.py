@@ -94,6 +94,22 @@ def run_line(doc: dict, rate: float, html: bool = False) -> str:
             f"{cluster_fr(doc['cluster'])}, charge de {fr(rate)} requêtes par seconde.")
 
 
+CONTROL_TITLES = {"broken-rollout": "contrôle : mise à jour jamais prête (aucune perte attendue)",
+                  "lossy": "contrôle : API privée de tout pod (des échecs attendus)"}
+
+
+def zero_downtime(assets: Path) -> str:
+    """exploitation.md: each case of the last `make e2e-k8s`, controls included."""
+    doc = json.loads((assets / "zero-downtime.json").read_text())
+    rows = ["| Opération, sous charge | Requêtes | Échouées |", "|---|---|---|"]
+    for c in doc["cases"]:
+        title = CONTROL_TITLES.get(c["case"], c["case"]) if c["control"] else CASE_TITLES.get(c["case"], c["case"])
+        title = (title[0].upper() + title[1:]).replace("MAJ ", "Mise à jour ")
+        rows.append(f"| {title} | {fr(c['sent'])} | **{c['failed']}** |")
+    shown = [c for c in doc["cases"] if not c["control"]]
+    return "\n".join(rows) + f"\n\n{run_line(doc, shown[0]['rate'])}\n"
+
+
 def zero_downtime_deck(assets: Path) -> str:
     doc = json.loads((assets / "zero-downtime.json").read_text())
     shown = [c for c in doc["cases"] if not c["control"]]
@@ -222,7 +238,7 @@ def logging_bench(assets: Path) -> str:
             f"{VERDICT_FR[t['rps_vs_fastapi_root']['verdict']]}).\n")
 
 
-RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings,
+RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings, "zero-downtime": zero_downtime,
              "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
              "bench-deck": bench_deck, "bench-results": bench_results}
 
