@@ -1,7 +1,7 @@
 """Figures in the docs and the deck, written from result files, never by hand.
 
-A block between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in docs/**/*.md is the
-output of the renderer NAME below, from the JSON it reads in docs/assets/ (copied there by
+A block between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in docs/**/*.md (and in
+hack/**/README.md, the clusters' notes) is the output of the renderer NAME below, from the JSON it reads in docs/assets/ (copied there by
 `make docs-assets`). `write` rewrites every block; `check` (make docs-check) fails when a
 block differs from what its JSON gives, so a figure typed by hand, or left stale, is caught.
 
@@ -64,6 +64,25 @@ def node_loss(assets: Path) -> str:
     return "\n".join(rows) + f"\n\n{run_line(doc, lose['rate'])}\n"
 
 
+def node_timings(assets: Path) -> str:
+    """hack/kind/README.md: the timings of the last three-node run, step by step."""
+    doc, drain, lose, back, m = node_cases(assets)
+    d, b = drain["marks_s"], back["marks_s"]
+    out = m["its pods out of the endpoints"] - m["node declared lost"]
+    rows = [
+        "| Étape | Mesuré |",
+        "|---|---|",
+        f"| Vidage : répliques prêtes sur l'autre nœud | {fr(d['drained, replicas Ready elsewhere'], 1)} s après `kubectl drain` |",
+        f"| Arrêt net : nœud déclaré perdu | {fr(m['node declared lost'], 1)} s après l'arrêt |",
+        f"| … ses Pods hors des Services | {fr(out, 1)} s plus tard |",
+        f"| … remplaçants prêts sur les autres nœuds | {fr(m['replicas Ready on the other nodes'], 1)} s après l'arrêt |",
+        f"| Retour : nœud `Ready` | {fr(b['node Ready again'], 1)} s après son redémarrage |",
+        f"| … routes vers ses Pods rétablies sur les autres nœuds | {fr(b['node routes back'], 1)} s après son redémarrage |",
+        f"| Requêtes échouées : vidage, arrêt net, retour | {drain['failed']}, {lose['failed']}, {back['failed']} |",
+    ]
+    return "\n".join(rows) + f"\n\n{run_line(doc, lose['rate'])}\n"
+
+
 def cluster_fr(cluster: str) -> str:
     """'v1.35.4 kind-datapress' -> which of the project's clusters, in words."""
     version, _, context = cluster.partition(" ")
@@ -75,6 +94,22 @@ def run_line(doc: dict, rate: float, html: bool = False) -> str:
     rev = f"<code>{doc['revision'][:12]}</code>" if html else f"`{doc['revision'][:12]}`"
     return (f"Exécution du {doc['generated_at'][:10]}, révision {rev}, "
             f"{cluster_fr(doc['cluster'])}, charge de {fr(rate)} requêtes par seconde.")
+
+
+CONTROL_TITLES = {"broken-rollout": "contrôle : mise à jour jamais prête (aucune perte attendue)",
+                  "lossy": "contrôle : API privée de tout pod (des échecs attendus)"}
+
+
+def zero_downtime(assets: Path) -> str:
+    """exploitation.md: each case of the last `make e2e-k8s`, controls included."""
+    doc = json.loads((assets / "zero-downtime.json").read_text())
+    rows = ["| Opération, sous charge | Requêtes | Échouées |", "|---|---|---|"]
+    for c in doc["cases"]:
+        title = CONTROL_TITLES.get(c["case"], c["case"]) if c["control"] else CASE_TITLES.get(c["case"], c["case"])
+        title = (title[0].upper() + title[1:]).replace("MAJ ", "Mise à jour ")
+        rows.append(f"| {title} | {fr(c['sent'])} | **{c['failed']}** |")
+    shown = [c for c in doc["cases"] if not c["control"]]
+    return "\n".join(rows) + f"\n\n{run_line(doc, shown[0]['rate'])}\n"
 
 
 def zero_downtime_deck(assets: Path) -> str:
@@ -211,7 +246,8 @@ def logging_bench(assets: Path) -> str:
             f"{VERDICT_FR[t['rps_vs_fastapi_root']['verdict']]}).\n")
 
 
-RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
+RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings, "zero-downtime": zero_downtime,
+             "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
              "bench-deck": bench_deck, "bench-results": bench_results}
 
 
@@ -228,7 +264,7 @@ def main() -> int:
     mode, docs = sys.argv[1], Path(sys.argv[2])
     assets = docs / "assets"
     stale = []
-    for md in sorted(docs.rglob("*.md")):
+    for md in sorted(docs.rglob("*.md")) + sorted((docs.parent / "hack").rglob("README.md")):
         text = md.read_text()
         if "<!-- figures:" not in text:
             continue
