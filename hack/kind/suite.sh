@@ -25,6 +25,10 @@ if [[ -d ${DATAPRESS_CLUSTER_DIR:-/var/lib/datapress-cluster} ]]; then
   log "the project's single-node cluster has state here: its own changes are left out of the comparison"
   state_args=(--ignore-project-cluster)
 fi
+# Packages are installed before the first snapshot: installing podman creates its default
+# network, which is the machine's setup, not something cluster-down-3 should remove. up.sh
+# picks the engine (podman where Docker cannot start a privileged container).
+ensure_apt podman netavark aardvark-dns
 "$DP_ROOT/hack/kind/host-state.sh" "${state_args[@]}" >"$work/host-before.txt"
 t0=$SECONDS
 down_done=0

@@ -9,13 +9,12 @@ another commit. What GHCR adds (authentication, packages) is only exercised on G
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from local_registry import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = json.loads((ROOT / "images" / "contract.json").read_text())
@@ -64,24 +63,14 @@ def registry(tmp_path_factory):
     binary = sh(
         "bash", "-c", '. "$1/scripts/lib.sh"; go_tool github.com/distribution/distribution/v3/cmd/registry v3.1.2 registry', "_", str(ROOT)
     ).stdout.strip()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     (tmp / "config.yml").write_text(
         f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
     proc = subprocess.Popen([binary, "serve", str(tmp / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     address = f"127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://{address}/v2/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the local registry did not start")
+    wait_ready(address, proc)
     yield address
     proc.kill()
     proc.wait()

@@ -13,11 +13,10 @@ import os
 import socket
 import subprocess
 import tarfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from local_registry import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY = ROOT / "scripts" / "ci" / "verify-images.sh"
@@ -40,12 +39,6 @@ def go_tool(pkg, version, binary):
     return result.stdout.strip()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(*args, env=None, timeout=120):
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout)
 
@@ -57,15 +50,7 @@ class Registry:
         self.address = f"127.0.0.1:{free_port()}"
         self.proc = subprocess.Popen([crane, "registry", "serve", "--address", self.address],
                                      stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            self.proc.kill()
-            pytest.fail("the local registry did not start")
+        wait_ready(self.address, self.proc)
         # Offline signing: a signing config with no service (no Fulcio, no Rekor, no TSA) and an
         # empty trusted root, so that cosign asks no TUF repository either.
         self.config = tmp / "signing-config.json"

@@ -313,6 +313,16 @@ case_config-prune() {
     # A refused object (exceeded quota) fails the apply: its message is the verdict.
     out=$(k apply -k "$dir" 2>&1) || die "config change $i of $CONFIG_CHANGES refused: $(grep -m1 -i 'error' <<<"$out")"
     if $last; then rollout "$API"; else rollout "$API" 60s; fi
+    if ((i == 1)); then
+      # No API replica from here to the last change: its pods finish terminating first (a
+      # terminating pod still holds its ConfigMap and Secret, and prune keeps them), so that
+      # from now on only ReplicaSets, bounded by revisionHistoryLimit, hold generated objects.
+      local gone=$((SECONDS + 120))
+      until [[ -z $(kn get pod -l "$API_SEL" -o name) ]]; do
+        ((SECONDS < gone)) || die "API pods still exist 120 s after scaling to 0"
+        sleep 0.5
+      done
+    fi
     if ((bound == 0)); then
       limit=$(kn get "deployment/$API" -o jsonpath='{.spec.revisionHistoryLimit}')
       [[ $limit =~ ^[0-9]+$ ]] || die "deployment/$API has no revisionHistoryLimit"
