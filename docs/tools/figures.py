@@ -1,9 +1,10 @@
 """Figures in the docs and the deck, written from result files, never by hand.
 
 A block between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` in docs/**/*.md (and in
-hack/**/README.md, the clusters' notes) is the output of the renderer NAME below, from the JSON it reads in docs/assets/ (copied there by
-`make docs-assets`). `write` rewrites every block; `check` (make docs-check) fails when a
-block differs from what its JSON gives, so a figure typed by hand, or left stale, is caught.
+hack/**/README.md, the clusters' notes) is the output of the renderer NAME below, from the
+JSON it reads in docs/assets/ (copied there by `make docs-assets`). `write` rewrites every
+block; `check` (make docs-check) fails when a block differs from what its JSON gives, so a
+figure typed by hand, or left stale, is caught.
 
 Usage: python3 docs/tools/figures.py write|check DOCS_DIR
 """
