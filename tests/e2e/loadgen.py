@@ -102,20 +102,30 @@ class Client(threading.Thread):
             self.conn = None
 
     def exchange(self, conn: http.client.HTTPConnection, path: str, close: bool) -> tuple[int, bytes, bool]:
-        """One request on conn; returns (status, body, server_closes). Sets self.answered."""
+        """One request on conn; returns (status, body, server_closes). Sets self.answered, and
+        self.phase and self.port for the failure's message (which step, which local port: a
+        connection's port finds its conntrack entries on the nodes)."""
         headers = {"User-Agent": "datapress-loadgen", "Accept-Encoding": "identity"}
         if close:
             headers["Connection"] = "close"
         self.answered = False
+        if conn.sock is None:
+            self.phase, self.port = "connect", None
+            conn.connect()
+        self.port = conn.sock.getsockname()[1]
+        self.phase = "request"
         conn.request("GET", path, headers=headers)
+        self.phase = "waiting for the answer"
         resp = conn.getresponse()
         self.answered = True
+        self.phase = "reading the body"
         body = resp.read()  # IncompleteRead if the body is cut short
         return resp.status, body, resp.will_close
 
     def one(self, path: str) -> tuple[bool, bool, str | None, str | None]:
         """Returns (ok, retried, revision, error)."""
         retried = False
+        self.phase, self.port = "connect", None
         try:
             if self.kind == "fresh":
                 conn = self.new_conn()
@@ -143,10 +153,12 @@ class Client(threading.Thread):
                         raise type(e2)(f"{e2!r} (on retry after {e!r})") from None
                 if closes:
                     self.close()
+            self.phase = "checking the answer"
             return True, retried, check_body(path, status, body), None
         except Exception as e:  # every failure counts, whatever its type
             self.close()
-            return False, retried, None, f"{type(e).__name__}: {e}"
+            where = self.phase + (f", local port {self.port}" if self.port else "")
+            return False, retried, None, f"{type(e).__name__}: {e} ({where})"
 
     def run(self) -> None:
         try:

@@ -3,6 +3,7 @@
 Run by the compose suite before it relies on the harness (python3 -m pytest tests/e2e/test_loadgen.py).
 """
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -102,6 +103,30 @@ def test_closed_idle_connection_is_retried_once(server, tmp_path):
     r = run(server, tmp_path, "drop-idle")
     assert r["failed"] == 0, r["first_errors"]
     assert r["retried"] > 0 and r["by_client"]["keepalive"]["retried"] == r["retried"]
+
+
+def test_failure_says_its_step_and_local_port(tmp_path):
+    # A listener that accepts and never answers: the request times out waiting for the answer,
+    # on a connection whose local port is named (it finds the conntrack entries on a node).
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(512)
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, LOADGEN, "run", "--base", f"http://127.0.0.1:{silent.getsockname()[1]}",
+                    "--out", out, "--rate", "20", "--max-seconds", "1", "--timeout", "0.5"], check=True)
+    silent.close()
+    r = json.loads(out.read_text())
+    assert r["failed"] > 0 and r["sent"] == r["failed"]
+    assert all(re.search(r"\(waiting for the answer, local port \d+\)$", f["error"]) for f in r["failures"]), r["failures"][:3]
+    # Nothing listens: the connection is refused at connect, before any local port matters.
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    subprocess.run([sys.executable, LOADGEN, "run", "--base", f"http://127.0.0.1:{port}",
+                    "--out", out, "--rate", "20", "--max-seconds", "1", "--timeout", "0.5"], check=True)
+    r = json.loads(out.read_text())
+    assert r["failed"] > 0 and all(f["error"].endswith("(connect)") for f in r["failures"]), r["failures"][:3]
 
 
 def test_refuses_non_loopback(tmp_path):
