@@ -78,6 +78,18 @@ k -n "$NS" rollout status deployment/datapress-api --timeout=180s
 k -n "$NS" rollout status deployment/datapress-front --timeout=180s
 "$DP_ROOT/scripts/prune-config.sh" "$NS" # as scripts/deploy-recette.sh does, after the rollout
 
+# Applying the same overlay again changes nothing: kubectl diff finds no difference and no
+# object's generation moves. (kubectl still prints "configured" for the two
+# PodDisruptionBudgets: their selector is patched by replacement, so the client's patch is
+# never empty, and the server finds nothing to change; docs/exploitation.md.)
+generations() { k get -k "$OVERLAY" -o jsonpath='{range .items[*]}{.kind}/{.metadata.name} {.metadata.generation}{"\n"}{end}'; }
+k diff -k "$OVERLAY" >"$WORK/diff.txt" || fail "kubectl diff after the apply is not empty (exit $?): $(head -40 "$WORK/diff.txt")"
+before=$(generations)
+k apply -k "$OVERLAY" >"$WORK/apply-again.txt"
+after=$(generations)
+[[ $before == "$after" ]] || fail "a second apply of the same overlay changed objects: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
+ok "a second apply changes nothing ($(grep -c . <<<"$after") objects, generations unchanged)"
+
 # --- 3. what recette serves
 step "checks"
 ready=$(k -n "$NS" get pods -l app.kubernetes.io/name=datapress-api \

@@ -25,7 +25,7 @@ MARGIN=${E2E_MARGIN_SECONDS:-5}
 FRONT_KILL_MAX_FAILED=${E2E_FRONT_KILL_MAX_FAILED:-$((RATE / 2))}
 LOADGEN="$DP_ROOT/tests/e2e/loadgen.py"
 LOAD_CLIENTS=8 LOAD_TIMEOUT=5 # half keep-alive, half new-connection; seconds per request
-CASES_ALL=(api-rollout front-rollout config-change rollout-undo secret-rotation delete-api-pod
+CASES_ALL=(api-rollout front-rollout config-change rollout-undo rollback-durable secret-rotation delete-api-pod
   delete-front-pod kill-api-container kill-front-container control-broken-rollout control-lossy
   config-prune)
 # Cases that start no load (the controls run their inner case under load themselves).
@@ -202,6 +202,58 @@ case_rollout-undo() {
   [[ $(served_banner) == "DataPress - recette" ]] || die "rollout undo did not bring the old banner back: $(served_banner)"
   end_case
   report --expect-revisions "$(rev_api "$ROLL_REV"),$(rev_page "$ROLL_REV")" --after-mark "old pods gone"
+}
+
+# The durable rollback of docs/exploitation.md (section 5): a version deployed through an
+# overlay, `rollout undo` back to the version before, then the overlay written back to the
+# restored version (here the repository's overlay itself, as `git revert` leaves it). kubectl
+# diff then shows nothing but the apply's own record, the apply restarts no pod, and the
+# restored build is what serves.
+template_revisions() { kn get "deployment/$API" "deployment/$FRONT" -o jsonpath='{.items[*].metadata.annotations.deployment\.kubernetes\.io/revision}'; }
+case_rollback-durable() {
+  local dir="$WORK/overlay-next" old pods_before pods_after rev_before rev_after
+  mapfile -t old < <(pods_of "$API_SEL"; pods_of "$FRONT_SEL")
+  k apply -k "$OVERLAY" >&2 # the version before, as the repository describes it
+  rollout "$API"; rollout "$FRONT"
+  mkdir -p "$dir"
+  cat >"$dir/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$dir" "$OVERLAY")
+images:
+  - name: $API
+    newTag: "$ROLL_TAG"
+  - name: $FRONT
+    newTag: "$ROLL_TAG"
+YAML
+  mark "kubectl apply -k (next version)"
+  k apply -k "$dir" >&2
+  rollout "$API"; rollout "$FRONT"
+  mark "kubectl rollout undo (api, front)"
+  kn rollout undo "deployment/$API" >&2
+  kn rollout undo "deployment/$FRONT" >&2
+  rollout "$API"; rollout "$FRONT"
+  wait_ready_count "$API_SEL" "$(replicas_of "$API")" 120
+  wait_ready_count "$FRONT_SEL" "$(replicas_of "$FRONT")" 120
+  mark "overlay back to the restored version: kubectl diff, kubectl apply -k"
+  # Exit 1 with a difference; only the last-applied record of the two Deployments may differ.
+  local rc=0; k diff -k "$OVERLAY" >"$WORK/rollback-diff.txt" || rc=$?
+  ((rc <= 1)) || die "kubectl diff failed (exit $rc): $(tail -5 "$WORK/rollback-diff.txt")"
+  if grep -E '^[-+] ' "$WORK/rollback-diff.txt" | grep -v 'kubectl.kubernetes.io/last-applied-configuration' | grep -q .; then
+    die "after the undo, the overlay still differs from the cluster: $(grep -E '^[-+] ' "$WORK/rollback-diff.txt" | grep -v last-applied | head -10 | tr '\n' ' ')"
+  fi
+  # The Deployments' generation moves (their last-applied record changes); their revision, i.e.
+  # the pod template, and their pods must not.
+  pods_before=$(pods_of "$API_SEL"; pods_of "$FRONT_SEL") rev_before=$(template_revisions)
+  k apply -k "$OVERLAY" >&2
+  sleep 3 # a restart would show by now: the controller creates the new ReplicaSet's pods at once
+  rev_after=$(template_revisions) pods_after=$(pods_of "$API_SEL"; pods_of "$FRONT_SEL")
+  [[ $rev_before == "$rev_after" ]] || die "the apply of the restored version rolled the Deployments (revisions $rev_before -> $rev_after)"
+  [[ $pods_before == "$pods_after" ]] || die "the apply of the restored version restarted pods"
+  ((${#old[@]} == 0)) || wait_gone "${old[@]}"
+  end_case
+  report --expect-revisions "$(rev_api "$REV"),$(rev_page "$REV")" --after-mark "overlay back to the restored version: kubectl diff, kubectl apply -k"
 }
 
 delete_one_pod() { # delete_one_pod DEPLOYMENT SELECTOR

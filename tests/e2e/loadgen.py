@@ -424,7 +424,7 @@ CONTROLS = ("broken-rollout", "lossy")
 # Short French names for the chart (the deck shows it); other cases keep their own name.
 CASE_TITLES = {
     "api-rollout": "MAJ de l'API", "front-rollout": "MAJ du front", "config-change": "ConfigMap",
-    "rollout-undo": "retour arrière", "secret-rotation": "secret changé", "delete-api-pod": "pod API supprimé",
+    "rollout-undo": "retour arrière", "rollback-durable": "retour arrière durable", "secret-rotation": "secret changé", "delete-api-pod": "pod API supprimé",
     "delete-front-pod": "pod front supprimé", "kill-api-container": "API tuée (SIGKILL)",
     "kill-front-container": "front tué (SIGKILL)", "drain-node": "nœud vidé (drain)",
     "lose-node": "nœud arrêté net", "node-back": "retour du nœud",
