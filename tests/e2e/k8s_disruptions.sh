@@ -204,29 +204,18 @@ case_rollout-undo() {
   report --expect-revisions "$(rev_api "$ROLL_REV"),$(rev_page "$ROLL_REV")" --after-mark "old pods gone"
 }
 
-# The durable rollback of docs/exploitation.md (section 5): a version deployed through an
+# The durable rollback of docs/exploitation.md (section 5): a version (images and configuration) deployed through an
 # overlay, `rollout undo` back to the version before, then the overlay written back to the
 # restored version (here the repository's overlay itself, as `git revert` leaves it). kubectl
 # diff then shows nothing but the apply's own record, the apply restarts no pod, and the
 # restored build is what serves.
 template_revisions() { kn get "deployment/$API" "deployment/$FRONT" -o jsonpath='{.items[*].metadata.annotations.deployment\.kubernetes\.io/revision}'; }
 case_rollback-durable() {
-  local dir="$WORK/overlay-next" old pods_before pods_after rev_before rev_after
+  local dir old pods_before pods_after rev_before rev_after
   mapfile -t old < <(pods_of "$API_SEL"; pods_of "$FRONT_SEL")
   k apply -k "$OVERLAY" >&2 # the version before, as the repository describes it
   rollout "$API"; rollout "$FRONT"
-  mkdir -p "$dir"
-  cat >"$dir/kustomization.yaml" <<YAML
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - $(realpath --relative-to="$dir" "$OVERLAY")
-images:
-  - name: $API
-    newTag: "$ROLL_TAG"
-  - name: $FRONT
-    newTag: "$ROLL_TAG"
-YAML
+  dir=$(config_overlay "DataPress - recette (next version, e2e)") # next images and configuration
   mark "kubectl apply -k (next version)"
   k apply -k "$dir" >&2
   rollout "$API"; rollout "$FRONT"
@@ -251,6 +240,7 @@ YAML
   rev_after=$(template_revisions) pods_after=$(pods_of "$API_SEL"; pods_of "$FRONT_SEL")
   [[ $rev_before == "$rev_after" ]] || die "the apply of the restored version rolled the Deployments (revisions $rev_before -> $rev_after)"
   [[ $pods_before == "$pods_after" ]] || die "the apply of the restored version restarted pods"
+  [[ $(served_banner) == "DataPress - recette" ]] || die "the restored configuration is not served: $(served_banner)"
   ((${#old[@]} == 0)) || wait_gone "${old[@]}"
   end_case
   report --expect-revisions "$(rev_api "$REV"),$(rev_page "$REV")" --after-mark "overlay back to the restored version: kubectl diff, kubectl apply -k"
