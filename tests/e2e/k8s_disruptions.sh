@@ -204,11 +204,10 @@ case_rollout-undo() {
   report --expect-revisions "$(rev_api "$ROLL_REV"),$(rev_page "$ROLL_REV")" --after-mark "old pods gone"
 }
 
-# The durable rollback of docs/exploitation.md (section 5): a version (images and configuration) deployed through an
-# overlay, `rollout undo` back to the version before, then the overlay written back to the
-# restored version (here the repository's overlay itself, as `git revert` leaves it). kubectl
-# diff then shows nothing but the apply's own record, the apply restarts no pod, and the
-# restored build is what serves.
+# The durable rollback of docs/exploitation.md (section 5): a version (images, configuration)
+# deployed through an overlay, `rollout undo` back to the version before, then the overlay
+# written back to the restored version (here the repository's overlay itself, as `git revert`
+# leaves it): kubectl diff shows nothing, the apply rolls no pod, the restored build serves.
 template_revisions() { kn get "deployment/$API" "deployment/$FRONT" -o jsonpath='{.items[*].metadata.annotations.deployment\.kubernetes\.io/revision}'; }
 case_rollback-durable() {
   local dir old pods_before pods_after rev_before rev_after
