@@ -106,6 +106,10 @@ fi
 export KUBECONFIG="$work/kubeconfig"
 k version >/dev/null || die "the recette cluster does not answer with the given kubeconfig"
 
+# The namespace, its quota and its LimitRange are the platform part (kustomize/platform/recette),
+# applied once by a cluster administrator; this deploy needs only the namespace's admin role.
+k get namespace "$NS" >/dev/null ||
+  die "namespace $NS not found: a cluster administrator applies kustomize/platform/recette first (docs/exploitation.md, section 4)"
 log "kubectl apply -k (copy of kustomize/overlays/recette with the released digests)"
 k apply -k "$overlay"
 for d in datapress-api datapress-front; do

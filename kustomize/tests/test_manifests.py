@@ -1,7 +1,7 @@
 """Checks on what kustomize renders, tied to the rest of the repository.
 
-Run by kustomize/tests/validate.sh, which renders base, dev and recette into
-MANIFESTS_DIR first. Every number checked here is read from its source of truth
+Run by kustomize/tests/validate.sh, which renders base, and dev and recette (platform part,
+application part, both together) into MANIFESTS_DIR first. Every number checked here is read from its source of truth
 (images/contract.json, Cargo.toml, K8S_VERSION, front/nginx, api/src), never retyped.
 """
 
@@ -138,11 +138,11 @@ class Base(unittest.TestCase):
                 self.assertNotIn("APP_ENV", env_of(c))
 
     def test_overlays_only_patch(self):
-        # An overlay adds namespace-level objects and generated config, never a workload.
+        # An overlay adds generated config, never a workload; the platform part adds the rest.
         base_kinds = {(o["kind"], o["metadata"]["name"]) for o in self.objs}
-        allowed_new = {"Namespace", "ResourceQuota", "LimitRange", "ConfigMap", "Secret"}
+        allowed_new = {"ConfigMap", "Secret"}
         for overlay in ("dev", "recette"):
-            for obj in load(overlay):
+            for obj in load(f"{overlay}-overlays"):
                 key = (obj["kind"], obj["metadata"]["name"])
                 if key not in base_kinds:
                     self.assertIn(obj["kind"], allowed_new, f"{overlay} defines {key}")
@@ -151,6 +151,26 @@ class Base(unittest.TestCase):
                 text = (KUSTOMIZE / "overlays" / overlay / f).read_text()
                 self.assertNotRegex(text, r"(?m)^kind: (Deployment|Service|NetworkPolicy)$",
                                     f"{overlay}/{f} redefines a base object instead of patching it")
+
+
+# What the namespace's `admin` ClusterRole may not write (cluster-scoped objects, the quota
+# and the LimitRange): the platform part, applied by a cluster administrator.
+PLATFORM_KINDS = {"Namespace", "ResourceQuota", "LimitRange"}
+
+
+class PlatformApart(unittest.TestCase):
+    """A team holding only the namespace's admin role can apply the application part."""
+
+    def test_split(self):
+        for env in ("dev", "recette"):
+            with self.subTest(env=env):
+                platform, app = load(f"{env}-platform"), load(f"{env}-overlays")
+                self.assertEqual({o["kind"] for o in platform} - PLATFORM_KINDS, set(), "platform holds only these")
+                self.assertIn("Namespace", {o["kind"] for o in platform})
+                self.assertEqual({o["kind"] for o in app} & PLATFORM_KINDS, set(), "the application needs the cluster admin")
+                ns = RESTRICTED_NAMESPACES[env]
+                self.assertEqual({o["metadata"].get("namespace") for o in app}, {ns})
+                self.assertLessEqual({o["metadata"].get("namespace") for o in platform if o["kind"] != "Namespace"}, {ns})
 
 
 class Overlay:

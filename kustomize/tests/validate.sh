@@ -21,9 +21,16 @@ client=$("$KUBECTL" version --client -o json | python3 -c 'import json,sys; prin
 
 out="$DP_BUILD/manifests"
 rm -rf "$out" && mkdir -p "$out"
-for target in base overlays/dev overlays/recette; do
-  log "kubectl kustomize kustomize/$target ($client)"
-  "$KUBECTL" kustomize "$DP_ROOT/kustomize/$target" >"$out/$(basename "$target").yaml"
+log "kubectl kustomize kustomize/base ($client)"
+"$KUBECTL" kustomize "$DP_ROOT/kustomize/base" >"$out/base.yaml"
+# Each environment as the cluster gets it: its platform part, then its application; each
+# part apart too (who may apply which is checked on them).
+for env in dev recette; do
+  for part in platform overlays; do
+    log "kubectl kustomize kustomize/$part/$env ($client)"
+    "$KUBECTL" kustomize "$DP_ROOT/kustomize/$part/$env" >"$out/$env-$part.yaml"
+  done
+  { cat "$out/$env-platform.yaml"; echo "---"; cat "$out/$env-overlays.yaml"; } >"$out/$env.yaml"
 done
 
 venv=$(py_venv manifests "kubernetes-validate==$SCHEMAS_VERSION" "PyYAML==6.0.2")

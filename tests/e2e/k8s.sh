@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Recette end-to-end on a real cluster (KUBECONFIG, or the project's own test cluster):
-# load the images, apply the recette overlay, verify what it serves, then prove that every
-# kind of change drops no request under load (tests/e2e/k8s_disruptions.sh).
+# load the images, apply recette's platform part then its application (as a namespace admin),
+# verify what it serves, then prove that every kind of change drops no request under load
+# (tests/e2e/k8s_disruptions.sh).
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 NS=datapress-recette
-OVERLAY="$DP_ROOT/kustomize/overlays/recette"
+OVERLAY="$DP_ROOT/kustomize/overlays/recette"   # the application
+PLATFORM="$DP_ROOT/kustomize/platform/recette" # the namespace, its quota and LimitRange
 NODEPORT=${E2E_NODEPORT:-30080}
 BASE="http://127.0.0.1:$NODEPORT"
 VERSION=$(workspace_version)
@@ -71,9 +73,32 @@ REV=$(revision_of "datapress-api:$VERSION") ROLL_REV=$(revision_of "datapress-ap
 [[ $REV != "$ROLL_REV" ]] || die "the rollout images are the same build ($REV)"
 load_images "${images[@]}"
 
-# --- 2. deploy the recette overlay exactly as documented
-step "kubectl apply -k kustomize/overlays/recette"
-k apply -k "$OVERLAY"
+# --- 2. deploy recette exactly as documented: the platform part by a cluster administrator,
+# then the application by a team that holds only the namespace's admin role (impersonated:
+# a ServiceAccount bound to the admin ClusterRole in the namespace, nothing else).
+step "kubectl apply -k kustomize/platform/recette (cluster administrator)"
+k apply -k "$PLATFORM"
+DEPLOYER=e2e-deployer
+k -n "$NS" create serviceaccount "$DEPLOYER" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$NS" create rolebinding "$DEPLOYER-admin" --clusterrole=admin --serviceaccount="$NS:$DEPLOYER" \
+  --dry-run=client -o yaml | k apply -f - >/dev/null
+as_deployer=(--as="system:serviceaccount:$NS:$DEPLOYER")
+# What the split is for: the namespace admin may not relax the Pod Security level, raise the
+# quota or the LimitRange (server-side dry runs: the authorizer answers, nothing changes).
+forbidden_to_deployer() { # forbidden_to_deployer WHAT KUBECTL-ARGS...
+  local what=$1 out; shift
+  if out=$(k "$@" "${as_deployer[@]}" --dry-run=server 2>&1); then fail "the namespace admin may $what"; fi
+  grep -q 'forbidden' <<<"$out" || fail "the namespace admin may not $what, but not by RBAC: $out"
+}
+forbidden_to_deployer "relax the namespace's Pod Security level" \
+  label namespace "$NS" pod-security.kubernetes.io/enforce=privileged --overwrite
+forbidden_to_deployer "raise the quota" \
+  -n "$NS" patch resourcequota datapress-quota --type=merge -p '{"spec":{"hard":{"pods":"100"}}}'
+forbidden_to_deployer "change the LimitRange" \
+  -n "$NS" patch limitrange datapress-limits --type=json -p '[{"op":"remove","path":"/spec/limits/0/max"}]'
+ok "the namespace admin may not relax Pod Security, raise the quota or change the LimitRange"
+step "kubectl apply -k kustomize/overlays/recette (as the namespace admin)"
+k apply -k "$OVERLAY" "${as_deployer[@]}"
 k -n "$NS" rollout status deployment/datapress-api --timeout=180s
 k -n "$NS" rollout status deployment/datapress-front --timeout=180s
 "$DP_ROOT/scripts/prune-config.sh" "$NS" # as scripts/deploy-recette.sh does, after the rollout
