@@ -10,6 +10,7 @@
 #    `make e2e-k8s` (missing = warning);
 #  - node-loss.svg and node-loss.json, the same for the three-node cases of the last
 #    `make cluster-test-3` (node drained, node stopped, node back; missing = warning);
+#  - recette-sizing.json, what recette's pods reserve and may use (make lint-manifests);
 #  - the figures blocks of the docs (docs/tools/figures.py), from those JSON files.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
@@ -63,6 +64,12 @@ if [[ -f $nodes/zero-downtime.svg && -f $nodes/zero-downtime.json ]]; then
   cp "$nodes/zero-downtime.json" "$assets/node-loss.json"
 else
   warn "no three-node results in build/e2e-nodes: run 'make cluster-test-3' first"
+fi
+# What recette's pods reserve and may use, from the manifests suite's render.
+if [[ -f $DP_BUILD/manifests/recette-sizing.json ]]; then
+  cp "$DP_BUILD/manifests/recette-sizing.json" "$assets/recette-sizing.json"
+else
+  warn "no recette sizing in build/manifests: run 'make lint-manifests' first"
 fi
 # The figures blocks of the docs and the deck, from the JSON files above.
 python3 "$DP_ROOT/docs/tools/figures.py" write "$DP_ROOT/docs"

@@ -247,7 +247,16 @@ def logging_bench(assets: Path) -> str:
             f"{VERDICT_FR[t['rps_vs_fastapi_root']['verdict']]}).\n")
 
 
-RENDERERS = {"logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings, "zero-downtime": zero_downtime,
+def app_sizing(assets: Path) -> str:
+    d = json.loads((assets / "recette-sizing.json").read_text())["deployments"]
+    api, front = d["datapress-api"], d["datapress-front"]
+    return (f"Mémoire de l'application, lue dans les manifestes de recette : API "
+            f"{fr(api['requests_memory_mib'])} Mio réservés et {fr(api['limits_memory_mib'])} Mio au plus par "
+            f"exemplaire ({api['replicas']} exemplaires) ; front {fr(front['requests_memory_mib'])} et "
+            f"{fr(front['limits_memory_mib'])} Mio ({front['replicas']} exemplaires).\n")
+
+
+RENDERERS = {"app-sizing": app_sizing, "logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings, "zero-downtime": zero_downtime,
              "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
              "bench-deck": bench_deck, "bench-results": bench_results}
 

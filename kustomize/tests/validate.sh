@@ -38,6 +38,26 @@ log "strict schemas ($K8S_VER) and repository assertions"
 MANIFESTS_DIR="$out" KUBECTL="$KUBECTL" \
   "$venv/bin/python" "$DP_ROOT/kustomize/tests/test_manifests.py"
 
+# What recette's pods reserve and may use, read from the render (the deck's cost slide:
+# make docs-assets copies it to docs/assets/recette-sizing.json).
+"$venv/bin/python" - "$out/recette.yaml" >"$out/recette-sizing.json" <<'PY'
+import json, sys, yaml
+UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+def mib(q):
+    num, unit = q[:-2], q[-2:]
+    assert unit in UNITS and num.isdigit(), f"memory quantity {q!r} not in Ki/Mi/Gi"
+    return int(num) * UNITS[unit]
+out = {}
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "Deployment":
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        r = c["resources"]
+        out[d["metadata"]["name"]] = {"replicas": d["spec"]["replicas"],
+                                      "requests_memory_mib": mib(r["requests"]["memory"]),
+                                      "limits_memory_mib": mib(r["limits"]["memory"])}
+print(json.dumps({"deployments": out}, indent=2))
+PY
+
 # The upstream Pod Security Admission library, at K8S_VERSION, judges every pod template
 # as the API server will: the Python checks above are not the only word on "restricted".
 psa_dir="$DP_ROOT/kustomize/tests/psa"

@@ -117,8 +117,10 @@ ok "a second apply changes nothing ($(grep -c . <<<"$after") objects, generation
 
 # --- 3. what recette serves
 step "checks"
+# Ready and not terminating (on a cluster left running, the pods the apply replaced may still
+# be finishing their preStop).
 ready=$(k -n "$NS" get pods -l app.kubernetes.io/name=datapress-api \
-  -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true)
+  -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^|True$' || true)
 ((ready == 2)) || fail "expected 2 Ready API pods, got $ready"
 probe=$(k -n "$NS" get deployment datapress-api -o jsonpath='{.spec.template.spec.containers[0].readinessProbe.httpGet.path}')
 [[ $probe == /ready ]] || fail "API readiness probe is $probe, not /ready"
@@ -127,6 +129,35 @@ ok "2 API pods Ready on /ready"
 
 wait_http "$BASE/healthz" 60 || fail "front NodePort $NODEPORT does not answer on 127.0.0.1"
 ok "front answers on NodePort $NODEPORT at 127.0.0.1"
+
+# Tags name versions, not builds: pods started before this run loaded its images (the same
+# tag, another build of it, e.g. a cluster left running) would go on serving the old build.
+# They are restarted once; then every answer must come from this build ($REV).
+served_revisions() { # 20 new connections: the distinct revisions the page and /api/ show
+  python3 -c '
+import sys, urllib.request
+sys.path.insert(0, sys.argv[2])
+from loadgen import check_body
+seen = set()
+for i in range(20):
+    path = ("/", "/api/")[i % 2]
+    with urllib.request.urlopen(sys.argv[1] + path, timeout=5) as r:
+        seen.add(check_body(path, r.status, r.read()))
+print(" ".join(sorted(map(str, seen))))' "$BASE" "$DP_ROOT/tests/e2e"
+}
+want="api:$VERSION+$REV page:$REV"
+served=$(served_revisions)
+if [[ $served != "$want" ]]; then
+  log "recette serves $served, not this build ($want): pods from before the images were loaded, restarted"
+  mapfile -t before < <(k -n "$NS" get pods -o name)
+  k -n "$NS" rollout restart deployment/datapress-api deployment/datapress-front
+  k -n "$NS" rollout status deployment/datapress-api --timeout=180s
+  k -n "$NS" rollout status deployment/datapress-front --timeout=180s
+  k -n "$NS" wait --for=delete "${before[@]}" --timeout=120s
+  served=$(served_revisions)
+fi
+[[ $served == "$want" ]] || fail "recette serves $served, not this build ($want)"
+ok "recette serves this build ($REV)"
 
 python3 - "$BASE" <<'PY' || fail "/api/info through the front"
 import json, sys, urllib.request
