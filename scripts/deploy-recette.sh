@@ -20,6 +20,9 @@
 #   GHCR_PULL_USER, GHCR_PULL_TOKEN   optional: pull credentials for a private package, written
 #                         for the release registry only (never the ref's), never printed
 #   DEPLOY_SMOKE_BROWSER  1 (default) also runs the browser e2e against the deployed front
+#   DEPLOY_VERIFY_KEY     offline tests only (tests/e2e/release-chain.sh): verify with this local
+#                         cosign public key instead of the release identity; verify-images.sh
+#                         refuses it on GitHub Actions
 set -euo pipefail
 # shellcheck source=scripts/ci/common.sh
 . "$(dirname "$0")/ci/common.sh"
@@ -45,7 +48,9 @@ fi
 
 if ! $render_only; then
   # Signature and SBOM attestation of the release workflow, before the kubeconfig is used.
-  "$DP_ROOT/scripts/ci/verify-images.sh" "${refs[api]}" "${refs[front]}"
+  verify_with=()
+  if [[ -n ${DEPLOY_VERIFY_KEY:-} ]]; then verify_with=(--key "$DEPLOY_VERIFY_KEY"); fi
+  "$DP_ROOT/scripts/ci/verify-images.sh" "${verify_with[@]}" "${refs[api]}" "${refs[front]}"
 fi
 
 work=$(mktemp -d)

@@ -5,9 +5,9 @@
 # made by the release workflow (keyless: release_identity's certificate identity, GitHub's OIDC
 # issuer, the public Sigstore trust root and transparency log). The first failure stops it.
 # Usage: scripts/ci/verify-images.sh [--key PUBLIC_KEY] REF...
-#   --key   tests only (tests/ci/test_verify_images.py, offline): a local public key instead of
-#           the keyless identity, without the transparency log. Refused on GitHub Actions;
-#           deploy-recette.sh never passes it (its arguments are checked digests, never options).
+#   --key   offline tests only (tests/ci/test_verify_images.py, and tests/e2e/release-chain.sh
+#           through deploy-recette.sh's DEPLOY_VERIFY_KEY): a local public key instead of the
+#           keyless identity, without the transparency log. Refused on GitHub Actions.
 #   env: GITHUB_REPOSITORY_OWNER, GITHUB_REPOSITORY, GITHUB_SERVER_URL (default https://github.com),
 #        REGISTRY; GHCR_PULL_USER + GHCR_PULL_TOKEN for a private package (given to cosign for
 #        the release registry only, in a temporary Docker config).
