@@ -304,12 +304,25 @@ def test_deploy_refuses_a_foreign_digest_before_the_kubeconfig_and_any_network_c
 
 def test_deploy_verifies_the_digests_before_the_kubeconfig_is_used():
     # verify-images.sh (signature + SBOM attestation, keyless) runs before anything reads the
-    # kubeconfig or renders the overlay, with the two checked digests as its only arguments.
+    # kubeconfig or renders the overlay, with the two checked digests as its arguments; its only
+    # possible option is the local key of the offline release chain (DEPLOY_VERIFY_KEY).
     text = "\n".join(line for line in DEPLOY.read_text().splitlines() if not line.lstrip().startswith("#")) + "\n"
-    call = '"$DP_ROOT/scripts/ci/verify-images.sh" "${refs[api]}" "${refs[front]}"\n'
-    assert text.count("verify-images.sh") == 1 and call in text, "deploy-recette.sh must call verify-images.sh REF REF, no option"
+    call = '"$DP_ROOT/scripts/ci/verify-images.sh" "${verify_with[@]}" "${refs[api]}" "${refs[front]}"\n'
+    assert text.count("verify-images.sh") == 1 and call in text, "deploy-recette.sh must call verify-images.sh REF REF"
+    assert [line.strip() for line in text.splitlines() if "verify_with=" in line] == [
+        "verify_with=()", 'if [[ -n ${DEPLOY_VERIFY_KEY:-} ]]; then verify_with=(--key "$DEPLOY_VERIFY_KEY"); fi']
     for later in ('"$RECETTE_KUBECONFIG" >', "KUBECONFIG=", "k apply", "k version", "kustomize\" edit"):
         assert text.index(call) < text.index(later), f"{later!r} comes before the verification"
+
+
+def test_deploy_refuses_a_local_verification_key_on_github_actions(tmp_path):
+    # The offline release chain verifies with a local key; on GitHub, only the release identity.
+    key = tmp_path / "cosign.pub"
+    key.write_text("not used")
+    result = deploy(API, FRONT, RECETTE_KUBECONFIG="unused", DEPLOY_VERIFY_KEY=str(key), GITHUB_ACTIONS="true")
+    assert result.returncode != 0
+    assert "--key is for offline tests only" in result.stderr, result.stderr[-2000:]
+    assert "kubectl apply" not in result.stderr
 
 
 def rendered(result):
