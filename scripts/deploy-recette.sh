@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Deploys released image digests to the recette cluster. Before the kubeconfig is used, each
 # digest must be in this project's registry and owner and carry the release workflow's cosign
-# signature and SBOM attestation (scripts/ci/verify-images.sh). Then a COPY of the kustomize tree gets
-# `kustomize edit set image NAME=REPO@sha256:...` (the overlay in Git is never edited), an
-# image pull secret when the GHCR package is private, then `kubectl apply -k`, the rollout
+# signature and SBOM attestation (scripts/ci/verify-images.sh). Then a COPY of the kustomize
+# tree gets `kustomize edit set image NAME=REPO@sha256:...` (NAME: the base's image name,
+# contract releaseRepository/name; the overlay in Git is never edited here), an image pull
+# secret when the GHCR package is private, then `kubectl apply -k`, the rollout
 # wait, a check that the Deployments run exactly those digests, the purge of the generated
 # ConfigMaps and Secrets that no revision uses any more (scripts/prune-config.sh), and the e2e
 # smoke checks through a port-forward (the recette NodePort is not reachable from a CI runner).
@@ -67,7 +68,7 @@ k() { "$DP_ROOT/hack/tools/kubectl" "$@"; }
 py=$(ci_python)
 
 (cd "$overlay" && "$kustomize" edit set image \
-  "$(contract_name api)=${refs[api]}" "$(contract_name front)=${refs[front]}")
+  "$(release_name api)=${refs[api]}" "$(release_name front)=${refs[front]}")
 
 if [[ -n ${GHCR_PULL_TOKEN:-} ]]; then
   # For the release registry (both refs were checked to be in it), written inside the temporary

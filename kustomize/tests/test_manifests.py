@@ -45,6 +45,10 @@ RESTRICTED_NAMESPACES = {"dev": "datapress-dev", "recette": "datapress-recette"}
 MONITORING_LABEL = ("datapress.io/monitoring", "true")
 
 
+def release_name(key):
+    return f"{CONTRACT['releaseRepository']}/{CONTRACT['images'][key]['name']}"
+
+
 def load(name):
     with open(RENDERED / f"{name}.yaml") as f:
         return [d for d in yaml.safe_load_all(f) if d]
@@ -134,8 +138,14 @@ class Base(unittest.TestCase):
         self.assertEqual([n.rsplit("-", 1)[0] for n in names], ["datapress-front-upstream"])
         for deploy in find(self.objs, "Deployment"):
             for c in containers(pod_spec(deploy)):
-                self.assertNotIn(":", c["image"], "image tags belong to the overlays")
+                self.assertNotIn(":", c["image"].rpartition("/")[2], "image tags belong to the overlays")
                 self.assertNotIn("APP_ENV", env_of(c))
+
+    def test_images_are_the_releases(self):
+        # The names the release publishes (contract releaseRepository), so that an overlay only
+        # pins a tag or a digest.
+        images = {c["image"] for d in find(self.objs, "Deployment") for c in containers(pod_spec(d))}
+        self.assertEqual(images, {release_name(k) for k in CONTRACT["images"]})
 
     def test_overlays_only_patch(self):
         # An overlay adds generated config, never a workload; the platform part adds the rest.
@@ -212,12 +222,19 @@ class Overlay:
                 self.assertEqual(meta["labels"]["app.kubernetes.io/version"], WORKSPACE_VERSION)
 
     def test_images_follow_the_contract(self):
+        # Recette runs the release's images (by tag, or by the digests a release pins); dev,
+        # the local build under the contract's name.
         for deploy, key in ((self.api, "api"), (self.front, "front")):
             (c,) = pod_spec(deploy)["containers"]
-            name, _, tag = c["image"].rpartition(":")
-            self.assertEqual(name, CONTRACT["images"][key]["name"])
-            self.assertIn(tag, [WORKSPACE_VERSION, *CONTRACT["extraTags"]])
-            self.assertEqual(tag, self.expected_tag)
+            name, digest = c["image"].split("@") if "@" in c["image"] else (c["image"], None)
+            if digest:
+                self.assertTrue(self.digest_allowed, f"{c['image']}: {self.name} is not pinned by digest")
+                self.assertRegex(digest, r"^sha256:[0-9a-f]{64}$")
+            else:
+                name, _, tag = name.rpartition(":")
+                self.assertIn(tag, [WORKSPACE_VERSION, *CONTRACT["extraTags"]])
+                self.assertEqual(tag, self.expected_tag)
+            self.assertEqual(name, self.image_name(key))
 
     def test_no_latest_or_untagged_image(self):
         for deploy in find(self.objs, "Deployment"):
@@ -446,6 +463,8 @@ class Overlay:
 class Recette(Overlay, unittest.TestCase):
     name = "recette"
     expected_tag = WORKSPACE_VERSION
+    digest_allowed = True
+    image_name = staticmethod(release_name)
     node_port = 30080
 
     def test_replicas(self):
@@ -484,7 +503,7 @@ class Recette(Overlay, unittest.TestCase):
                 "apiVersion": "kustomize.config.k8s.io/v1beta1",
                 "kind": "Kustomization",
                 "resources": [os.path.relpath(KUSTOMIZE / "overlays/recette", tmp)],
-                "images": [{"name": CONTRACT["images"][k]["name"], "newName": f"registry.example/datapress/{CONTRACT['images'][k]['name']}", "digest": digest}
+                "images": [{"name": release_name(k), "newName": f"registry.example/datapress/{CONTRACT['images'][k]['name']}", "digest": digest}
                            for k in ("api", "front")],
             }))
             out = subprocess.run([KUBECTL, "kustomize", tmp], check=True, capture_output=True, text=True).stdout
@@ -493,9 +512,28 @@ class Recette(Overlay, unittest.TestCase):
         self.assertEqual(images, [f"registry.example/datapress/{CONTRACT['images'][k]['name']}@{digest}" for k in ("api", "front")])
 
 
+class LocalRecette(unittest.TestCase):
+    """hack/cluster/recette: recette's application exactly, with the local images."""
+
+    def test_only_the_images_differ(self):
+        def without_images(objs):
+            objs = copy.deepcopy(objs)
+            images = set()
+            for d in find(objs, "Deployment"):
+                for c in containers(pod_spec(d)):
+                    images.add(c.pop("image"))
+            return objs, images
+        local, local_images = without_images(load("recette-local"))
+        recette, _ = without_images(load("recette-overlays"))
+        self.assertEqual(local, recette)
+        self.assertEqual(local_images, {f"{CONTRACT['images'][k]['name']}:{WORKSPACE_VERSION}" for k in CONTRACT["images"]})
+
+
 class Dev(Overlay, unittest.TestCase):
     name = "dev"
     expected_tag = "dev"
+    digest_allowed = False
+    image_name = staticmethod(lambda key: CONTRACT["images"][key]["name"])
     # NodePorts are cluster-wide: dev must not take recette's.
     node_port = 30081
 

@@ -32,6 +32,9 @@ for env in dev recette; do
   done
   { cat "$out/$env-platform.yaml"; echo "---"; cat "$out/$env-overlays.yaml"; } >"$out/$env.yaml"
 done
+# Recette on the project's clusters (no registry): the same application with the local images.
+log "kubectl kustomize hack/cluster/recette ($client)"
+"$KUBECTL" kustomize "$DP_ROOT/hack/cluster/recette" >"$out/recette-local.yaml"
 
 venv=$(py_venv manifests "kubernetes-validate==$SCHEMAS_VERSION" "PyYAML==6.0.2")
 log "strict schemas ($K8S_VER) and repository assertions"

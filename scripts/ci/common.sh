@@ -13,6 +13,13 @@ contract_name() {
     "$DP_ROOT/images/contract.json" "$1"
 }
 
+# release_name KEY: the image's name in the Kubernetes base, the release's repository
+# (contract releaseRepository/name, e.g. ghcr.io/datapress/datapress-api).
+release_name() {
+  python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c["releaseRepository"] + "/" + c["images"][sys.argv[2]]["name"])' \
+    "$DP_ROOT/images/contract.json" "$1"
+}
+
 # local_ref KEY: the name:tag both build paths produce (tag = workspace version).
 local_ref() { echo "$(contract_name "$1"):$(workspace_version)"; }
 

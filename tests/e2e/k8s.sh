@@ -7,7 +7,9 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 NS=datapress-recette
-OVERLAY="$DP_ROOT/kustomize/overlays/recette"   # the application
+# The application: kustomize/overlays/recette with this build's images, loaded into the nodes
+# (the project's clusters reach no registry; tests/e2e/release-chain.sh deploys from one).
+OVERLAY="$DP_ROOT/hack/cluster/recette"
 PLATFORM="$DP_ROOT/kustomize/platform/recette" # the namespace, its quota and LimitRange
 NODEPORT=${E2E_NODEPORT:-30080}
 BASE="http://127.0.0.1:$NODEPORT"
@@ -97,7 +99,7 @@ forbidden_to_deployer "raise the quota" \
 forbidden_to_deployer "change the LimitRange" \
   -n "$NS" patch limitrange datapress-limits --type=json -p '[{"op":"remove","path":"/spec/limits/0/max"}]'
 ok "the namespace admin may not relax Pod Security, raise the quota or change the LimitRange"
-step "kubectl apply -k kustomize/overlays/recette (as the namespace admin)"
+step "kubectl apply -k hack/cluster/recette (kustomize/overlays/recette, local images; as the namespace admin)"
 k apply -k "$OVERLAY" "${as_deployer[@]}"
 k -n "$NS" rollout status deployment/datapress-api --timeout=180s
 k -n "$NS" rollout status deployment/datapress-front --timeout=180s

@@ -6,6 +6,8 @@
 # deploy-recette.sh verifies both digests and deploys recette from the registry by digest: the
 # node must pull them (the registry's log must show it). Before that, a digest that was never
 # signed (the API image with one label changed) must be refused before anything is applied.
+# Last, pin-recette.sh writes the digests into a copy of the recette overlay, as the release
+# proposes them to Git: kubectl diff of that overlay against the cluster must be empty.
 # Runs on the project's test cluster (its containerd runs on this host and reaches 127.0.0.1),
 # after tests/e2e/k8s.sh has deployed recette. Usage: tests/e2e/release-chain.sh
 set -euo pipefail
@@ -126,3 +128,12 @@ for ref in "$api_ref" "$front_ref"; do
 done
 printf 'ok   recette deployed from %s by digest, signature and SBOM attestation verified, pulled by the node:\n     %s\n     %s\n' \
   "$address" "$api_ref" "$front_ref"
+
+# 3. What the release then proposes to Git (job pin-recette of release.yml): the recette overlay
+# pinned to these digests is exactly what recette now runs.
+cp -r "$DP_ROOT/kustomize" "$work/pinned"
+"$DP_ROOT/scripts/ci/pin-recette.sh" --overlay "$work/pinned/overlays/recette" "$api_ref" "$front_ref"
+rc=0
+kc diff -k "$work/pinned/overlays/recette" >"$work/pinned.diff" 2>&1 || rc=$?
+((rc == 0)) || die "the pinned overlay is not what recette runs (kubectl diff exit $rc): $(head -n 40 "$work/pinned.diff")"
+printf 'ok   the recette overlay pinned to these digests (what the release proposes to Git) is what runs: kubectl diff empty\n'
