@@ -496,7 +496,7 @@ class Recette(Overlay, unittest.TestCase):
         self.assertEqual(int(hard["services.nodeports"]), 1)
 
     def test_ci_digest_override_on_a_copy(self):
-        # The README's recipe: a throw-away kustomization on top of the overlay pins digests.
+        # A throw-away kustomization on top of the overlay pins digests of another registry.
         digest = "sha256:" + "0" * 64
         with tempfile.TemporaryDirectory() as tmp:
             Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump({

@@ -122,6 +122,7 @@ def test_write_permissions_only_where_needed():
     allowed = {
         ("release.yml", "publish"): {"packages", "id-token"},
         ("flake-update.yml", "update"): {"contents", "pull-requests"},
+        ("release.yml", "pin-recette"): {"contents", "pull-requests"},  # the pull request of the deployed digests
     }
     for name, job_id, job in jobs():
         writes = {scope for scope, level in (job.get("permissions") or {}).items() if level == "write"}
