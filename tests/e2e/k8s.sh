@@ -199,6 +199,10 @@ api_replicas=$(k -n "$NS" get deployment/datapress-api -o jsonpath='{.spec.repli
 step "network policies"
 "$DP_ROOT/tests/e2e/k8s_netpol.sh" "$NS" "datapress-api:$VERSION"
 
+# --- 4 bis. the troubleshooting procedures of docs/exploitation.md, provoked and repaired
+step "runbooks: CreateContainerConfigError, quota exhausted, kubectl debug"
+"$DP_ROOT/tests/e2e/k8s_runbooks.sh" "$NS" "$OVERLAY" "$BASE" "datapress-api:$VERSION"
+
 # --- 5. zero downtime: each disruption under load, and the controls that must be caught
 step "zero downtime"
 E2E_NS=$NS E2E_BASE=$BASE E2E_WORK="$WORK/disruptions" E2E_OVERLAY=$OVERLAY E2E_VERSION=$VERSION \
