@@ -31,9 +31,11 @@ ready_api() { # the number of Ready, not terminating API pods
   kn get pods -l "$API_SEL" -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^|True$' || true
 }
 two_ready() { [[ $(ready_api) == 2 ]]; }
-restore() { # the overlay as the repository describes it, then 2 Ready API pods
+api_pods() { kn get pods -l "$API_SEL" --no-headers | grep -c . || true; }
+only_two() { [[ $(api_pods) == 2 ]]; }
+restore() { # the overlay as the repository describes it: 2 Ready API pods, and no other left
   kn apply -k "$OVERLAY" >/dev/null
-  until_ok 180 two_ready
+  until_ok 180 two_ready && until_ok 120 only_two
 }
 
 # --- 10. CreateContainerConfigError
