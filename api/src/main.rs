@@ -7,6 +7,11 @@ mod connections;
 mod healthcheck;
 mod http_metrics;
 mod listener;
+#[cfg(all(
+    target_arch = "x86_64",
+    any(test, all(target_env = "musl", feature = "memcpy"))
+))]
+mod memcopy;
 mod metrics;
 mod readiness;
 mod route;
