@@ -62,20 +62,20 @@ ISSUE_REFERENCE = {
 }
 
 # The API builds compared in the same run (bench/run.sh builds them with scripts/build-api.sh):
-# the shipped one ("api") against the same code with the C library's own malloc.
+# the shipped one ("api") against the same code with the C library's own malloc and memcpy.
 API_VARIANTS = ("api-musl-system", "api-glibc")
 
 
 def shipped_allocator() -> str:
     """The allocator the shipped build selects: api/Cargo.toml's default feature."""
     features = tomllib.loads((ROOT / "api/Cargo.toml").read_text()).get("features", {})
-    return "+".join(features.get("default", [])) or "malloc de musl"
+    return " + ".join(features.get("default", [])) or "malloc de musl"
 
 
 LABELS = {
     "nginx": "NGINX statique (limite pratique)",
     "api": f"API livrée (musl + {shipped_allocator()})",
-    "api-musl-system": "API musl, malloc de musl",
+    "api-musl-system": "API musl seul (son malloc et son memcpy)",
     "api-glibc": "API glibc, malloc de glibc",
     "bare": "Salvo nu (sans middleware)",
     "fastapi": "FastAPI + uvicorn (pile d'origine)",

@@ -2,9 +2,9 @@
 # Builds one variant of the API release binary and prints its path. The images and the bench
 # both build through here, so the bench measures exactly the binary the images ship.
 # Usage: scripts/build-api.sh [VARIANT]
-#   shipped      (default) x86_64-unknown-linux-musl, static, with the allocator the API
-#                selects by default (api/Cargo.toml): what both images carry
-#   musl-system  the same target with musl's own malloc (--no-default-features)
+#   shipped      (default) x86_64-unknown-linux-musl, static, with the allocator and memcpy
+#                the API selects by default (api/Cargo.toml): what both images carry
+#   musl-system  the same target with musl's own malloc and memcpy (--no-default-features)
 #   glibc        x86_64-unknown-linux-gnu with glibc's malloc: the binary shipped before
 # Env: CARGO_TARGET_DIR    default: images_target_dir (scripts/lib.sh)
 #      DATAPRESS_REVISION  the revision the binary reports, default: HEAD

@@ -48,10 +48,12 @@ if [[ -f $DP_BUILD/bench/bench.svg && -f $DP_BUILD/bench/results.json ]]; then
 else
   warn "no full benchmark in build/bench: run 'make bench' first"
 fi
-# The logging A/B of ADR 0009 (make bench-ab NAME=logging A=… B=… C=… D=…).
-if [[ -f $DP_BUILD/bench/ab/logging/ab.json ]]; then
-  cp "$DP_BUILD/bench/ab/logging/ab.json" "$assets/logging-ab.json"
-fi
+# The A/Bs of ADR 0009 and 0010 (make bench-ab NAME=logging|memcpy A=… B=… C=… D=…).
+for ab in logging memcpy; do
+  if [[ -f $DP_BUILD/bench/ab/$ab/ab.json ]]; then
+    cp "$DP_BUILD/bench/ab/$ab/ab.json" "$assets/$ab-ab.json"
+  fi
+done
 zd="$DP_BUILD/e2e-k8s"
 if [[ -f $zd/zero-downtime.svg && -f $zd/zero-downtime.json ]]; then
   cp "$zd/zero-downtime.svg" "$zd/zero-downtime.json" "$assets/"

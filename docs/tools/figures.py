@@ -137,7 +137,7 @@ def node_loss_deck(assets: Path) -> str:
             f"<p class=\"small\">{run_line(doc, lose['rate'], html=True)}</p>\n")
 
 
-SERVERS_FR = {"nginx": "NGINX statique", "api": "API livrée (musl + mimalloc)", "api-musl-system": "API, malloc de musl",
+SERVERS_FR = {"nginx": "NGINX statique", "api": "API livrée (musl + mimalloc + memcpy)", "api-musl-system": "API, musl seul",
               "api-glibc": "API, glibc", "bare": "Salvo nu", "fastapi": "FastAPI + uvicorn", "proxy": "API via le front"}
 VERDICT_FR = {"PASS": "atteint", "MISS": "**manqué**", "N/A": "non mesuré"}
 
@@ -207,9 +207,9 @@ def bench_deck(assets: Path) -> str:
 CPU_VS_NGINX_TARGET = TARGETS["cpu_per_req_vs_nginx_root"][1]
 
 
-def logging_ab(assets: Path) -> str:
-    """The paired A/B of the logging builds (ADR 0009), from `make bench-ab`'s ab.json."""
-    r = json.loads((assets / "logging-ab.json").read_text())
+def ab_table(assets: Path, name: str) -> str:
+    """A paired A/B of an ADR (NAME = logging: 0009, memcpy: 0010), from `make bench-ab`'s ab.json."""
+    r = json.loads((assets / f"{name}-ab.json").read_text())
     names = list(r["builds"])
     rows = [f"| Route | Build | CPU par requête (µs) | ÷ NGINX (objectif ≤ {fr(CPU_VS_NGINX_TARGET, 2)}) "
             f"| ÷ `{names[0]}` (min–max des tours) |", "|---|---|---|---|---|"]
@@ -256,7 +256,8 @@ def app_sizing(assets: Path) -> str:
             f"{fr(front['limits_memory_mib'])} Mio ({front['replicas']} exemplaires).\n")
 
 
-RENDERERS = {"app-sizing": app_sizing, "logging-ab": logging_ab, "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings, "zero-downtime": zero_downtime,
+RENDERERS = {"app-sizing": app_sizing, "logging-ab": lambda a: ab_table(a, "logging"),
+             "memcpy-ab": lambda a: ab_table(a, "memcpy"), "logging-bench": logging_bench, "node-loss": node_loss, "node-timings": node_timings, "zero-downtime": zero_downtime,
              "zero-downtime-deck": zero_downtime_deck, "node-loss-deck": node_loss_deck,
              "bench-deck": bench_deck, "bench-results": bench_results}
 
